@@ -1,0 +1,105 @@
+// Handles of a live rank: fds, locks, children.
+//
+// Locks are matched to the rank by the pid /proc/locks prints; OFD locks
+// print -1 (they belong to an open file description, which may be shared),
+// so those are matched by inode against the rank's own fds instead.
+#include "audit/handle_auditor.hpp"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <fmt/format.h>
+
+#include <optional>
+
+#include "audit/audit.hpp"
+#include "sys/proc.hpp"
+
+namespace reclaim::audit {
+namespace {
+
+std::string lock_key(const sys::LockEntry& l) {
+  return fmt::format("{} {} {} {}", l.type, l.access, l.dev_inode, l.range);
+}
+
+// The fd of `pid` that refers to the inode `di`, if any.
+std::optional<sys::FdEntry> fd_on_inode(int pid, const std::vector<sys::FdEntry>& fds, const sys::DevInode& di) {
+  for (const auto& f : fds) {
+    struct stat st {};
+    // stat() through the magic link reaches the open file itself, even a deleted one.
+    if (::stat(fmt::format("/proc/{}/fd/{}", pid, f.fd).c_str(), &st) != 0) continue;
+    if (st.st_ino == di.inode && major(st.st_dev) == di.major && minor(st.st_dev) == di.minor) return f;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void HandleAuditor::take_baseline(int pid) {
+  pid_ = pid;
+  fds_.clear();
+  locks_.clear();
+  children_.clear();
+  const auto fds = sys::list_fds(pid);
+  for (const auto& f : fds) fds_.emplace(f.fd, f.target);
+  for (const auto& l : sys::read_locks()) {
+    if (l.waiter) continue;
+    if (l.pid == pid) {
+      locks_.insert(lock_key(l));
+    } else if (l.pid == -1) {
+      auto di = sys::parse_dev_inode(l.dev_inode);
+      if (di && fd_on_inode(pid, fds, *di)) locks_.insert(lock_key(l));
+    }
+  }
+  for (const auto& p : sys::scan_processes())
+    if (p.ppid == pid) children_.emplace(p.pid, p.starttime);
+}
+
+std::vector<Leak> HandleAuditor::audit(int pid) const {
+  std::vector<Leak> leaks;
+  const bool same = pid == pid_;
+  const auto fds = sys::list_fds(pid);
+  if (fds.empty() && !sys::read_stat(pid)) return leaks;  // gone
+
+  for (const auto& f : fds) {
+    if (same && fds_.count({f.fd, f.target})) continue;
+    Leak leak;
+    leak.kind = LeakKind::fd;
+    leak.what = fmt::format("fd {} -> {}", f.fd, f.target);
+    leak.details = {{"pid", std::to_string(pid)}, {"fd", std::to_string(f.fd)}, {"target", f.target}};
+    leaks.push_back(std::move(leak));
+  }
+
+  for (const auto& l : sys::read_locks()) {
+    if (l.waiter || (same && locks_.count(lock_key(l)))) continue;
+    auto di = sys::parse_dev_inode(l.dev_inode);
+    std::optional<sys::FdEntry> holder = di ? fd_on_inode(pid, fds, *di) : std::nullopt;
+    if (l.pid != pid && !(l.pid == -1 && holder)) continue;
+    Leak leak;
+    leak.kind = LeakKind::lock;
+    std::string on = holder ? holder->target : "inode " + l.dev_inode;
+    leak.what = fmt::format("lock {} {} on {} ({})", l.type, l.access, on, l.range);
+    leak.details = {{"pid", std::to_string(pid)},  {"type", l.type},   {"access", l.access},
+                    {"inode", l.dev_inode},        {"range", l.range}};
+    if (holder) leak.details.emplace_back("path", holder->target);
+    leaks.push_back(std::move(leak));
+  }
+
+  for (const auto& p : sys::scan_processes()) {
+    if (p.ppid != pid || (same && children_.count({p.pid, p.starttime}))) continue;
+    const bool zombie = p.state == 'Z';
+    std::string cmdline = sys::read_cmdline(p.pid).value_or("");
+    Leak leak;
+    leak.kind = zombie ? LeakKind::zombie : LeakKind::process;
+    leak.what = zombie ? describe_process("zombie", p, cmdline) + " not reaped"
+                       : describe_process("process", p, cmdline) + " still running after the hook returned";
+    leak.details = {{"pid", std::to_string(p.pid)},
+                    {"ppid", std::to_string(p.ppid)},
+                    {"cmdline", cmdline},
+                    {"state", std::string(1, p.state)}};
+    leaks.push_back(std::move(leak));
+  }
+  return leaks;
+}
+
+}  // namespace reclaim::audit

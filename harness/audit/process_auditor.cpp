@@ -1,0 +1,87 @@
+// The process auditor: who of the scenario is still around.
+//
+// The subreaper (shepherd) is the primary signal: an orphan re-parents to it,
+// so the descendants of the shepherd are exactly the scenario's processes,
+// even daemonized grandchildren and children that cleared their environment.
+// The environment marker is the second signal, catching anything that got
+// out of the tree.
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <unordered_set>
+
+#include "audit/audit.hpp"
+
+namespace reclaim::audit {
+
+std::string describe_process(std::string_view kind, const sys::ProcStat& p, std::string_view cmdline) {
+  std::string shown = cmdline.empty() ? fmt::format("[{}]", p.comm) : std::string(cmdline);
+  return fmt::format("{} {} (ppid {}, \"{}\")", kind, p.pid, p.ppid, shown);
+}
+
+namespace {
+
+Leak process_leak(const sys::ProcStat& p, const AuditScope& scope, bool escaped) {
+  const bool zombie = p.state == 'Z';
+  std::string cmdline = sys::read_cmdline(p.pid).value_or("");
+  Leak leak;
+  leak.kind = zombie ? LeakKind::zombie : LeakKind::process;
+  leak.what = describe_process(zombie ? "zombie" : "process", p, cmdline);
+  if (escaped) leak.what += " escaped the scenario's process tree";
+  leak.details = {{"pid", std::to_string(p.pid)},
+                  {"ppid", std::to_string(p.ppid)},
+                  {"cmdline", cmdline},
+                  {"comm", p.comm},
+                  {"state", std::string(1, p.state)}};
+  if (escaped) leak.details.emplace_back("escaped", "true");
+  if (p.pid == scope.rank_pid) leak.details.emplace_back("role", "rank");
+  return leak;
+}
+
+class ProcessAuditor final : public Auditor {
+ public:
+  std::string_view name() const override { return "process"; }
+
+  std::vector<Leak> audit(const AuditScope& scope) override {
+    std::vector<Leak> leaks;
+    const auto table = sys::scan_processes();
+    // Without a shepherd there is no tree (descendants of 0 would be every process).
+    const auto tree = scope.shepherd_pid > 0 ? sys::descendants(table, scope.shepherd_pid) : std::vector<int>{};
+    const std::unordered_set<int> in_tree(tree.begin(), tree.end());
+    for (const auto& p : table) {
+      if (!in_tree.count(p.pid)) continue;
+      leaks.push_back(process_leak(p, scope, false));
+      if (scope.seen_pids) scope.seen_pids->insert(p.pid);
+    }
+    if (scope.marker.empty()) return leaks;
+    const int self = ::getpid();
+    for (const auto& p : table) {
+      // Zombies have no environment left and kernel threads none at all; the
+      // shepherd and we ourselves may legitimately carry the marker.
+      if (in_tree.count(p.pid) || p.pid == scope.shepherd_pid || p.pid == self || p.state == 'Z' || p.pid == 2 ||
+          p.ppid == 2)
+        continue;
+      if (sys::process_environ_contains(p.pid, scope.marker).value_or(false)) {
+        leaks.push_back(process_leak(p, scope, true));
+        if (scope.seen_pids) scope.seen_pids->insert(p.pid);
+      }
+    }
+    return leaks;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Auditor> make_process_auditor() { return std::make_unique<ProcessAuditor>(); }
+
+std::vector<std::unique_ptr<Auditor>> make_default_auditors() {
+  std::vector<std::unique_ptr<Auditor>> out;
+  out.push_back(make_process_auditor());
+  out.push_back(make_temp_file_auditor());
+  out.push_back(make_shm_auditor());
+  out.push_back(make_sysv_auditor());
+  return out;
+}
+
+}  // namespace reclaim::audit
