@@ -1,0 +1,37 @@
+// The supervisor runs one scenario: sandbox, shepherd, ranks, fault, audits,
+// verdict. It observes from outside (pidfds, /proc, inotify) and never trusts
+// the rank's word about its own cleanliness.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/model.hpp"
+
+namespace reclaim::supervisor {
+
+struct SupervisorConfig {
+  std::string shepherd_path;    // the reclaim-shepherd program
+  std::string sandbox_base;     // private 0700 directory holding every scenario's sandbox
+  std::string shm_base;         // prefix for private /dev/shm directories ("/dev/shm/reclaim.PID")
+  bool private_tmp = true;      // try a private /tmp and /dev/shm per scenario (mount namespace)
+  int abort_fd = -1;            // readable when the run is interrupted: stop, clean up, return
+};
+
+// Whether a scenario's target can get a private /tmp: no absolute path of the
+// command line may live under /tmp or /dev/shm (the mount would hide it).
+// Returns an empty string when it can, else the reason it cannot.
+std::string private_tmp_obstacle(const Target& target);
+
+// Runs `scenario` to its verdict. `seq` makes the sandbox name unique within
+// the run. Never throws for anything the target does; a harness failure is
+// verdict `error`. When the run is interrupted (abort_fd readable) the result
+// has `interrupted` set, everything the scenario started is killed and its
+// sandbox removed.
+struct RunOutcome {
+  ScenarioResult result;
+  bool interrupted = false;
+};
+RunOutcome run_scenario(const Scenario& scenario, std::uint64_t seq, const SupervisorConfig& config);
+
+}  // namespace reclaim::supervisor
