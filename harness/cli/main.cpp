@@ -66,7 +66,7 @@ struct Options {
   bool shuffle = false;
   std::uint64_t seed = 0;
   bool seed_given = false;
-  std::string grace, timeout;
+  std::string grace, timeout, kill_after;
   std::string json, junit;
   bool no_private_tmp = false;
   std::vector<std::string> target;  // after "--"
@@ -77,7 +77,7 @@ std::vector<Scenario> load(const Options& o, suite::Suite& s) {
   s = suite::load_suite(o.suite_path, {self_dir(), dir_of(o.suite_path)});
   if (!o.target.empty()) suite::set_target(s, Target{o.target});
   auto filter = suite::Filter::parse_all(o.filters);
-  std::optional<std::chrono::milliseconds> grace, timeout;
+  std::optional<std::chrono::milliseconds> grace, timeout, kill_after;
   auto duration = [](const std::string& flag, const std::string& text) {
     auto d = suite::parse_duration(text);
     if (!d) throw CLI::ValidationError(flag, fmt::format("expected a duration like \"500ms\" or \"2s\", got \"{}\"", text));
@@ -85,6 +85,7 @@ std::vector<Scenario> load(const Options& o, suite::Suite& s) {
   };
   if (!o.grace.empty()) grace = duration("--grace", o.grace);
   if (!o.timeout.empty()) timeout = duration("--timeout", o.timeout);
+  if (!o.kill_after.empty()) kill_after = duration("--kill-after", o.kill_after);
   std::vector<Scenario> out;
   for (int r = 0; r < o.repeat; ++r) {
     for (const auto& sc : s.scenarios) {
@@ -93,6 +94,7 @@ std::vector<Scenario> load(const Options& o, suite::Suite& s) {
       copy.repeat_index = r;
       if (grace) copy.expect.grace = *grace;
       if (timeout) copy.expect.timeout = *timeout;
+      if (kill_after) copy.expect.kill_after = *kill_after;
       out.push_back(std::move(copy));
     }
   }
@@ -206,6 +208,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
   std::string extra;
   if (!o.grace.empty()) extra += " --grace " + shell_quote(o.grace);
   if (!o.timeout.empty()) extra += " --timeout " + shell_quote(o.timeout);
+  if (!o.kill_after.empty()) extra += " --kill-after " + shell_quote(o.kill_after);
   if (o.no_private_tmp) extra += " --no-private-tmp";
   std::string target_part = o.target.empty() ? "" : " -- " + join_quoted(o.target);
   eo.repro = [&](const Scenario& sc) {
@@ -293,6 +296,8 @@ int main(int argc, char** argv) {
                   "How long leftovers may take to disappear after the rank exits (overrides the suite), e.g. 500ms");
   run->add_option("--timeout", o.timeout,
                   "How long the rank may run before it is a hang (overrides the suite), e.g. 10s");
+  run->add_option("--kill-after", o.kill_after,
+                  "After the timeout, how long SIGTERM may take before SIGKILL (overrides the suite), e.g. 1s");
   run->add_option("--json", o.json, "Write a JSON report to FILE (streamed; complete also after an interruption)");
   run->add_option("--junit", o.junit, "Write a JUnit XML report to FILE (for CI systems)");
   run->add_flag("--no-private-tmp", o.no_private_tmp,

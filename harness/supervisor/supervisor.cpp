@@ -54,6 +54,7 @@ class Fd {
   }
   ~Fd() { reset(); }
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
   explicit operator bool() const { return fd_ >= 0; }
   void reset() noexcept {
     if (fd_ >= 0) ::close(fd_);
@@ -392,14 +393,12 @@ class ScenarioRun {
         scope_.rank_pid = rank_pid_;
         seen_pids_.insert(rank_pid_);
         if (passed) {
-          // The shepherd's pidfd: taken before the rank could be reaped.
-          int fd = ::fcntl(passed.get(), F_DUPFD_CLOEXEC, 0);
-          (void)fd;
-          ::close(fd);
+          // The shepherd opened it before it could reap the rank: it names the
+          // rank even when the rank is already gone and its PID reused.
+          rank_pfd_.emplace(sys::Pidfd::adopt(passed.release(), rank_pid_));
+        } else {
+          fail(fmt::format("the shepherd sent no pidfd for rank {}", rank_pid_));
         }
-        auto pfd = sys::Pidfd::open(rank_pid_);
-        if (pfd) rank_pfd_.emplace(std::move(pfd.value()));
-        else fail(fmt::format("pidfd_open(rank {}): {}", rank_pid_, pfd.error().message()));
       } else if (f[0] == "SPAWNFAIL") {
         fail(fmt::format("could not start the target '{}': {}", sc_.target.argv[0],
                          f.size() > 3 ? std::string(pkt->substr(pkt->find(f[3]))) : std::string("?")));
@@ -633,6 +632,13 @@ class ScenarioRun {
 
   void finish() {
     if (interrupted_) return;
+    // The shepherd reports the rank's exit status when it reaps it, which can
+    // come just after the pidfd said the rank is gone.
+    const std::int64_t until = sys::monotonic_ns() + 1000 * kMs;
+    while (rank_exited() && !res_.rank_exit.exited && chan_ && sys::monotonic_ns() < until) {
+      pollfd p{chan_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 100) > 0) on_shepherd();
+    }
     if (shepherd_pid_ > 0) {
       for (auto& a : auditors_) {
         for (auto& l : a->audit(scope_)) {

@@ -21,6 +21,10 @@ class Pidfd {
   // A zombie still has a pidfd; it reads as exited().
   static Result<Pidfd> open(int pid);
 
+  // Takes ownership of a pidfd obtained elsewhere (e.g. received over a
+  // socket from the process's parent, which opened it before it could reap).
+  static Pidfd adopt(int fd, int pid) { return Pidfd(fd, pid); }
+
   Pidfd(Pidfd&& other) noexcept;
   Pidfd& operator=(Pidfd&& other) noexcept;
   Pidfd(const Pidfd&) = delete;

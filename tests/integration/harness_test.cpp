@@ -1,0 +1,328 @@
+// End-to-end tests of `reclaim run` on real processes: the reference fixture
+// and its broken variants against scenarios/standard.toml, determinism under
+// -j, interruption, and the guarantees of the sandbox.
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "reclaim_cli.hpp"
+#include "suite/filter.hpp"
+
+namespace reclaim::testing {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const std::string kSource = RECLAIM_SOURCE_DIR;
+const std::string kStandard = kSource + "/scenarios/standard.toml";
+const std::string kSmoke = kSource + "/scenarios/smoke.toml";
+const std::string kWorkerPool = RECLAIM_WORKER_POOL;
+
+json load_json(const std::string& path) { return json::parse(read_file(path)); }
+
+// id -> "verdict:kind,kind" (leak kinds sorted, deduplicated)
+std::map<std::string, std::string> outcome_by_id(const json& report) {
+  std::map<std::string, std::string> out;
+  for (const auto& sc : report.at("scenarios")) {
+    std::set<std::string> kinds;
+    for (const auto& l : sc.at("leaks")) kinds.insert(l.at("kind").get<std::string>());
+    std::string s = sc.at("verdict").get<std::string>() + ":";
+    for (const auto& k : kinds) s += k + ",";
+    out[sc.at("id").get<std::string>()] = s;
+  }
+  return out;
+}
+
+std::vector<std::string> dir_entries(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::string(e->d_name).rfind(prefix, 0) == 0) out.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  return out;
+}
+
+// Every process whose environment carries a reclaim marker of `harness_pid`.
+std::vector<int> processes_marked_by(int harness_pid) {
+  std::vector<int> out;
+  const std::string needle = "RECLAIM_MARKER=" + std::to_string(harness_pid) + ".";
+  for (const auto& name : dir_entries("/proc", "")) {
+    int pid = std::atoi(name.c_str());
+    if (pid <= 0) continue;
+    std::string env = read_file("/proc/" + name + "/environ");
+    if (env.find(needle) != std::string::npos) out.push_back(pid);
+  }
+  return out;
+}
+
+TEST(StandardSuiteTest, WellBehavedFixturePassesEveryScenario) {
+  TempDir dir;
+  auto r = run_reclaim({"run", kStandard, "-j", "2", "--json", dir.path() + "/r.json"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  json report = load_json(dir.path() + "/r.json");
+  EXPECT_EQ(report["summary"]["total"], 238);
+  EXPECT_EQ(report["summary"]["passed"], 238);
+  for (const auto& sc : report["scenarios"]) {
+    EXPECT_EQ(sc["verdict"], "pass") << sc.dump(2);
+    if (sc["fault"] != "none") {
+      EXPECT_TRUE(sc["reclaim_latency_ms"].is_number()) << sc["id"];
+    }
+  }
+}
+
+// ---- the documented table of fixtures/README.md --------------------------------
+
+struct ExpectedRow {
+  std::string variant, filter, verdict;
+  std::set<std::string> kinds;
+};
+
+std::string trim(std::string s) {
+  auto b = s.find_first_not_of(" `");
+  auto e = s.find_last_not_of(" `");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<ExpectedRow> expected_rows() {
+  std::string text = read_file(kSource + "/fixtures/README.md");
+  auto at = text.find("## Expected results");
+  std::vector<ExpectedRow> rows;
+  if (at == std::string::npos) return rows;
+  std::istringstream in(text.substr(at));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("| ", 0) != 0 || line.find("---") != std::string::npos || line.find("| variant") == 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream ss(line.substr(1));
+    std::string cell;
+    while (std::getline(ss, cell, '|')) cells.push_back(trim(cell));
+    if (cells.size() < 4) continue;
+    ExpectedRow row{cells[0], cells[1], cells[2], {}};
+    std::stringstream ks(cells[3]);
+    std::string k;
+    while (std::getline(ks, k, ',')) {
+      k = trim(k);
+      if (!k.empty() && k != "-") row.kinds.insert(k);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+std::vector<std::string> variants() {
+  std::vector<std::string> out;
+  for (const auto& r : expected_rows())
+    if (std::find(out.begin(), out.end(), r.variant) == out.end()) out.push_back(r.variant);
+  return out;
+}
+
+class BugVariantTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(BugVariantTest, CaughtInExactlyTheDocumentedScenarios) {
+  const std::string variant = GetParam();
+  TempDir dir;
+  const std::string report_path = dir.path() + "/r.json";
+  // The documented run: short grace and timeout keep failing scenarios quick.
+  std::vector<std::string> args = {"run", kStandard, "-j", "2", "--json", report_path, "--grace", "250ms",
+                                   "--timeout", variant == "hang-in-cleanup" ? "700ms" : "5s", "--kill-after",
+                                   "200ms", "--", kWorkerPool, "--bug", variant};
+  auto r = run_reclaim(args);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  auto outcomes = outcome_by_id(load_json(report_path));
+  ASSERT_EQ(outcomes.size(), 238u) << r.err;
+
+  std::vector<ExpectedRow> rows;
+  for (const auto& row : expected_rows())
+    if (row.variant == variant) rows.push_back(row);
+  ASSERT_FALSE(rows.empty());
+  int failing = 0;
+  for (const auto& [id, got] : outcomes) {
+    std::string want = "pass:";
+    for (const auto& row : rows) {
+      if (!suite::Filter::parse(row.filter).matches(id)) continue;
+      want = row.verdict + ":";
+      for (const auto& k : row.kinds) want += k + ",";
+      ++failing;
+      break;
+    }
+    EXPECT_EQ(got, want) << variant << " " << id;
+  }
+  EXPECT_GT(failing, 0) << "the table names no failing scenario for " << variant;
+}
+
+INSTANTIATE_TEST_SUITE_P(FixtureTable, BugVariantTest, ::testing::ValuesIn(variants()),
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+TEST(FixtureTableTest, EveryVariantOfTheFixtureIsDocumented) {
+  EXPECT_GE(variants().size(), 9u);
+}
+
+// ---- determinism ---------------------------------------------------------------
+
+TEST(DeterminismTest, OneAndTwoJobsGiveIdenticalResults) {
+  TempDir dir;
+  auto run = [&](const std::string& jobs, const std::string& bug) {
+    std::string path = dir.path() + "/j" + jobs + bug + ".json";
+    run_reclaim({"run", kStandard, "-j", jobs, "--filter", "fit/*:test/*", "--grace", "250ms", "--json", path, "--",
+                 kWorkerPool, "--bug", bug});
+    return outcome_by_id(load_json(path));
+  };
+  for (const std::string bug : {"skip-on-exception", "orphan-worker"}) {
+    auto one = run("1", bug);
+    auto two = run("2", bug);
+    EXPECT_FALSE(one.empty());
+    EXPECT_EQ(one, two) << bug;
+  }
+}
+
+// ---- interruption ------------------------------------------------------------------
+
+TEST(InterruptTest, SigintStopsCleansUpAndKeepsFinishedResults) {
+  TempDir dir, sandbox;
+  const std::string report = dir.path() + "/r.json";
+  int finished_lines = 0;
+  const std::vector<std::string> env = {"TMPDIR=" + sandbox.path()};
+  // Slow scenarios, so that some are surely running when the signal lands.
+  auto r = run_reclaim({"run", kStandard, "-j", "2", "--json", report, "--", kWorkerPool, "--bug", "slow-cleanup=300"},
+                       env, [&](const std::string& line) { return line.find("PASS") != std::string::npos && ++finished_lines == 3; });
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  // Nothing the harness started is left: no process, no sandbox, no /dev/shm directory.
+  EXPECT_THAT(dir_entries(sandbox.path(), "reclaim."), ::testing::IsEmpty());
+  auto shm = dir_entries("/dev/shm", "reclaim.");
+  for (const auto& s : shm) ADD_FAILURE() << "left in /dev/shm: " << s;
+  json j = load_json(report);
+  EXPECT_TRUE(j["summary"]["interrupted"].get<bool>());
+  EXPECT_GE(j["scenarios"].size(), 3u);
+  EXPECT_LT(j["scenarios"].size(), 238u);
+  EXPECT_GT(j["summary"]["not_run"].get<int>(), 0);
+}
+
+TEST(InterruptTest, NoProcessOfAnInterruptedRunSurvives) {
+  TempDir dir;
+  int harness_pid = 0;
+  int seen = 0;
+  auto r = run_reclaim({"run", kStandard, "-j", "2", "--", kWorkerPool, "--bug", "orphan-worker"}, {},
+                       [&](const std::string& line) {
+                         // The orphans of finished scenarios were killed; those of running ones must be too.
+                         if (line.find("LEAK") != std::string::npos) ++seen;
+                         if (seen == 2 && harness_pid == 0) {
+                           for (const auto& name : dir_entries("/proc", "")) {
+                             std::string cmd = read_file("/proc/" + name + "/cmdline");
+                             if (cmd.rfind(RECLAIM_BIN, 0) == 0 && cmd.find("orphan-worker") != std::string::npos)
+                               harness_pid = std::atoi(name.c_str());
+                           }
+                           return true;
+                         }
+                         return false;
+                       },
+                       SIGTERM);
+  EXPECT_EQ(r.exit_code, 143) << r.err;
+  ASSERT_GT(harness_pid, 0);
+  EXPECT_THAT(processes_marked_by(harness_pid), ::testing::IsEmpty());
+}
+
+// ---- suites and targets ------------------------------------------------------------
+
+TEST(CliTest, MalformedSuiteIsAUsageErrorWithItsLocation) {
+  auto r = run_reclaim({"run", kSource + "/tests/data/suites/unknown_fault.toml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("unknown_fault.toml:[0-9]+:[0-9]+: unknown fault"));
+  EXPECT_THAT(r.err, HasSubstr("did you mean"));
+}
+
+TEST(CliTest, ListPrintsEveryScenarioIdOnce) {
+  auto r = run_reclaim({"list", kStandard});
+  EXPECT_EQ(r.exit_code, 0);
+  std::istringstream in(r.out);
+  std::set<std::string> ids;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ids.insert(line);
+    ++n;
+  }
+  EXPECT_EQ(n, 238);
+  EXPECT_EQ(ids.size(), 238u);
+  EXPECT_TRUE(ids.count("fit/train_batch#2/exception"));
+  EXPECT_TRUE(ids.count("fit/none"));
+}
+
+TEST(CliTest, FailureReportNamesTheLeakAndTheReproCommand) {
+  auto r = run_reclaim({"run", kStandard, "--filter", "fit/setup/exception", "--", kWorkerPool, "--bug", "leak-tempfile"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("temp file tmp/worker_pool-cache-"));
+  EXPECT_THAT(r.out, HasSubstr("repro: "));
+  EXPECT_THAT(r.out, HasSubstr("--filter fit/setup/exception"));
+}
+
+TEST(HostProgramTest, SharedLibraryDataModulePassesTheSmokeSuite) {
+  const std::string host = std::string(RECLAIM_BINARY_DIR) + "/reclaim-host";
+  const std::string module = std::string(RECLAIM_BINARY_DIR) + "/fixtures/libworker_pool_module.so";
+  auto r = run_reclaim({"run", kSmoke, "--", host, module});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(SandboxTest, HardCodedTmpPathIsCaughtInThePrivateTmp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private /tmp needs root";
+  TempDir dir;
+  const std::string suite = dir.path() + "/s.toml";
+  std::ofstream(suite) << "[target]\ncommand = [\"/bin/sh\", \"-c\", \"echo x > /tmp/hardcoded-by-target; "
+                          "echo y > /dev/shm/hardcoded-shm\"]\n[expect]\ncontract = \"none\"\ngrace = \"200ms\"\n"
+                          "[[matrix]]\nentries = [\"fit\"]\n";
+  auto r = run_reclaim({"run", suite, "--json", dir.path() + "/r.json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto j = load_json(dir.path() + "/r.json");
+  std::set<std::string> what;
+  for (const auto& l : j["scenarios"][0]["leaks"]) what.insert(l["kind"].get<std::string>() + " " + l["path"].get<std::string>());
+  EXPECT_TRUE(what.count("temp_file hardcoded-by-target")) << j.dump(2);
+  EXPECT_TRUE(what.count("shm hardcoded-shm")) << j.dump(2);
+  // The host's /tmp and /dev/shm never saw them.
+  EXPECT_NE(::access("/tmp/hardcoded-by-target", F_OK), 0);
+  EXPECT_NE(::access("/dev/shm/hardcoded-shm", F_OK), 0);
+}
+
+TEST(SandboxTest, PlantedSymlinkDoesNotMakeTheHarnessDeleteItsTarget) {
+  TempDir dir;
+  const std::string outside = dir.path() + "/precious";
+  ASSERT_EQ(::mkdir(outside.c_str(), 0700), 0);
+  std::ofstream(outside + "/keep") << "keep";
+  const std::string suite = dir.path() + "/s.toml";
+  std::ofstream(suite) << "[target]\ncommand = [\"/bin/ln\", \"-s\", \"" << outside
+                       << "\", \"/tmp/link-out\"]\n[expect]\ncontract = \"none\"\n[[matrix]]\nentries = [\"fit\"]\n";
+  auto r = run_reclaim({"run", suite, "--json", dir.path() + "/r.json"}, {"TMPDIR=" + dir.path()});
+  // The link is a leak (the private /tmp, or TMPDIR without one) — and the directory it points to survives.
+  EXPECT_EQ(::access((outside + "/keep").c_str(), F_OK), 0);
+}
+
+TEST(SandboxTest, DaemonizedGrandchildIsFoundAndKilled) {
+  TempDir dir;
+  const std::string suite = dir.path() + "/s.toml";
+  // setsid + double fork, environment cleared: only the subreaper can find it.
+  std::ofstream(suite) << "[target]\ncommand = [\"/bin/sh\", \"-c\", \"(setsid env -i /bin/sh -c 'exec sleep 300' &) \"]\n"
+                       << "[expect]\ncontract = \"none\"\ngrace = \"200ms\"\n[[matrix]]\nentries = [\"fit\"]\n";
+  auto r = run_reclaim({"run", suite, "--json", dir.path() + "/r.json"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  auto j = load_json(dir.path() + "/r.json");
+  ASSERT_EQ(j["scenarios"][0]["leaks"].size(), 1u) << j.dump(2);
+  const auto& leak = j["scenarios"][0]["leaks"][0];
+  EXPECT_EQ(leak["kind"], "process");
+  EXPECT_THAT(leak["what"].get<std::string>(), HasSubstr("sleep 300"));
+  int pid = std::stoi(leak["pid"].get<std::string>());
+  EXPECT_NE(::kill(pid, 0), 0) << "the harness left the daemon " << pid << " running";
+}
+
+}  // namespace
+}  // namespace reclaim::testing
