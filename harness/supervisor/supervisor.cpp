@@ -316,7 +316,14 @@ class ScenarioRun {
       }
       if (ready(i_chan)) on_shepherd();
       if (ready(i_probe)) on_probe();
-      if (ready(i_rank) || (rank_pfd_ && !rank_exited() && rank_pfd_->exited())) on_rank_exit(now);
+      if (ready(i_rank)) {
+        on_rank_exit(now);
+      } else if (rank_pfd_ && !rank_exited() && rank_pfd_->exited()) {
+        // It died while we handled its messages (a SIGKILL we just sent):
+        // the time is now, not when poll returned.
+        now = sys::monotonic_ns();
+        on_rank_exit(now);
+      }
       bool files_changed = false;
       if (ready(i_tmp)) files_changed |= tmp_watch_->drain();
       if (ready(i_shm)) files_changed |= shm_watch_->drain();
@@ -518,15 +525,25 @@ class ScenarioRun {
   }
 
   // Every process of the rank's process group, each through its own pidfd —
-  // what a terminal's Ctrl-C or a scheduler's killpg delivers.
+  // what a terminal's Ctrl-C or a scheduler's killpg delivers. Before GO we
+  // wait for the processes the signal kills (those that neither catch nor
+  // ignore it) to be gone, so the rank finds the same world on every run.
   void signal_group(int signo) {
     std::vector<sys::Pidfd> targets;
     for (auto& p : sys::scan_processes())
       if (p.pgrp == rank_pid_ && p.pid != rank_pid_)
         if (auto pfd = sys::open_verified(p.pid, p.starttime)) targets.push_back(std::move(*pfd));
+    std::vector<bool> dies;
+    for (auto& t : targets) {
+      auto d = sys::read_signal_dispositions(t.pid());
+      dies.push_back(d && d->takes_default(signo));
+    }
     res_.timeline.fault_injected_ns = sys::monotonic_ns();
     rank_pfd_->send_signal(signo);
-    for (auto& p : targets) p.send_signal(signo);
+    for (auto& t : targets) t.send_signal(signo);
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      if (dies[i] && !targets[i].wait_exit(2000ms))
+        res_.notes.push_back(fmt::format("process {} outlived {} for 2 s", targets[i].pid(), signal_name(signo)));
   }
 
   // The youngest child of the rank: a loader worker started for the current

@@ -316,3 +316,34 @@ std::int64_t monotonic_ns() {
 }
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+std::optional<SignalDispositions> parse_signal_dispositions(std::string_view status) {
+  SignalDispositions d;
+  int found = 0;
+  while (!status.empty()) {
+    auto nl = status.find('\n');
+    std::string_view line = status.substr(0, nl);
+    status = nl == std::string_view::npos ? std::string_view{} : status.substr(nl + 1);
+    std::uint64_t* target = nullptr;
+    if (line.substr(0, 7) == "SigIgn:") target = &d.ignored;
+    else if (line.substr(0, 7) == "SigCgt:") target = &d.caught;
+    if (!target) continue;
+    std::string_view hex = line.substr(7);
+    while (!hex.empty() && (hex.front() == ' ' || hex.front() == '\t')) hex.remove_prefix(1);
+    auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), *target, 16);
+    if (ec != std::errc{} || p == hex.data()) return std::nullopt;
+    ++found;
+  }
+  if (found != 2) return std::nullopt;
+  return d;
+}
+
+std::optional<SignalDispositions> read_signal_dispositions(int pid) {
+  auto text = read_small_file("/proc/" + std::to_string(pid) + "/status");
+  if (!text) return std::nullopt;
+  return parse_signal_dispositions(*text);
+}
+
+}  // namespace reclaim::sys

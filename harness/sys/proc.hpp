@@ -126,3 +126,21 @@ std::int64_t monotonic_ns();  // CLOCK_MONOTONIC, the clock of every timeline
 std::optional<std::string> read_small_file(const std::string& path);
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+// What a process does with each signal, from /proc/PID/status: bit (signo-1)
+// of `ignored` / `caught` (SigIgn / SigCgt). A signal in neither set takes
+// its default action.
+struct SignalDispositions {
+  std::uint64_t ignored = 0;
+  std::uint64_t caught = 0;
+  bool takes_default(int signo) const {
+    const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
+    return ((ignored | caught) & bit) == 0;
+  }
+};
+std::optional<SignalDispositions> parse_signal_dispositions(std::string_view status);
+std::optional<SignalDispositions> read_signal_dispositions(int pid);
+
+}  // namespace reclaim::sys

@@ -592,6 +592,7 @@ TEST(ProbeTest, CountsBatchesAndSpeaksOnlyAtArmedPoints) {
 
   ch.write("FUTURE message\nEXIT 9\n");  // unknown types are ignored
   EXPECT_EQ(probe.at("fit", "setup").kind, DirectiveKind::exit);
+  EXPECT_EQ(ch.drain(), "AT fit setup\n");
 
   probe.hook("teardown");
   std::string hook = ch.drain();
@@ -651,6 +652,7 @@ TEST(ProbeTest, ReadsSurviveSignalsDeliveredWhileWaiting) {
   Probe probe(ch.probe_end, 0);
   ch.write("WELCOME reclaim/1\nARM fit setup\nGO\n");
   probe.hello();
+  ch.drain();  // HELLO
   const pid_t main_tid = static_cast<pid_t>(syscall(SYS_gettid));
   const pthread_t main_thread = pthread_self();
   std::thread harness([&] {

@@ -131,9 +131,9 @@ TEST_P(BugVariantTest, CaughtInExactlyTheDocumentedScenarios) {
   TempDir dir;
   const std::string report_path = dir.path() + "/r.json";
   // The documented run: short grace and timeout keep failing scenarios quick.
-  std::vector<std::string> args = {"run", kStandard, "-j", "2", "--json", report_path, "--grace", "250ms",
-                                   "--timeout", variant == "hang-in-cleanup" ? "700ms" : "5s", "--kill-after",
-                                   "200ms", "--", kWorkerPool, "--bug", variant};
+  std::vector<std::string> args = {"run", kStandard, "-j", "2", "--json", report_path, "--grace", "150ms",
+                                   "--timeout", variant == "hang-in-cleanup" ? "500ms" : "5s", "--kill-after",
+                                   "100ms", "--", kWorkerPool, "--bug", variant};
   auto r = run_reclaim(args);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   auto outcomes = outcome_by_id(load_json(report_path));
@@ -176,7 +176,7 @@ TEST(DeterminismTest, OneAndTwoJobsGiveIdenticalResults) {
   TempDir dir;
   auto run = [&](const std::string& jobs, const std::string& bug) {
     std::string path = dir.path() + "/j" + jobs + bug + ".json";
-    run_reclaim({"run", kStandard, "-j", jobs, "--filter", "fit/*:test/*", "--grace", "250ms", "--json", path, "--",
+    run_reclaim({"run", kStandard, "-j", jobs, "--filter", "fit/*", "--grace", "150ms", "--json", path, "--",
                  kWorkerPool, "--bug", bug});
     return outcome_by_id(load_json(path));
   };
@@ -196,13 +196,20 @@ TEST(InterruptTest, SigintStopsCleansUpAndKeepsFinishedResults) {
   int finished_lines = 0;
   const std::vector<std::string> env = {"TMPDIR=" + sandbox.path()};
   // Slow scenarios, so that some are surely running when the signal lands.
+  std::string base;  // the run's sandbox directory, "reclaim.XXXXXX"
   auto r = run_reclaim({"run", kStandard, "-j", "2", "--json", report, "--", kWorkerPool, "--bug", "slow-cleanup=300"},
-                       env, [&](const std::string& line) { return line.find("PASS") != std::string::npos && ++finished_lines == 3; });
+                       env, [&](const std::string& line) {
+                         if (base.empty()) {
+                           auto names = dir_entries(sandbox.path(), "reclaim.");
+                           if (!names.empty()) base = names.front();
+                         }
+                         return line.find("PASS") != std::string::npos && ++finished_lines == 3;
+                       });
   EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
-  // Nothing the harness started is left: no process, no sandbox, no /dev/shm directory.
+  // Nothing the harness started is left: no sandbox, no private /dev/shm directory.
+  ASSERT_FALSE(base.empty());
   EXPECT_THAT(dir_entries(sandbox.path(), "reclaim."), ::testing::IsEmpty());
-  auto shm = dir_entries("/dev/shm", "reclaim.");
-  for (const auto& s : shm) ADD_FAILURE() << "left in /dev/shm: " << s;
+  for (const auto& s : dir_entries("/dev/shm", base + ".")) ADD_FAILURE() << "left in /dev/shm: " << s;
   json j = load_json(report);
   EXPECT_TRUE(j["summary"]["interrupted"].get<bool>());
   EXPECT_GE(j["scenarios"].size(), 3u);

@@ -403,3 +403,24 @@ TEST(PidfdDeathTest, OpenVerifiedChecksStarttime) {
 
 }  // namespace
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+namespace {
+
+TEST(SignalDispositionsTest, ReadsIgnoredAndCaughtMasks) {
+  // Captured from a process that ignores SIGINT and SIGTERM and catches SIGCHLD.
+  const char* status =
+      "Name:\tworker_pool\nShdPnd:\t0000000000000000\nSigBlk:\t0000000000000000\n"
+      "SigIgn:\t0000000000004002\nSigCgt:\t0000000000010000\nCapInh:\t0000000000000000\n";
+  auto d = parse_signal_dispositions(status);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->takes_default(2));   // SIGINT ignored
+  EXPECT_FALSE(d->takes_default(15));  // SIGTERM ignored
+  EXPECT_FALSE(d->takes_default(17));  // SIGCHLD caught
+  EXPECT_TRUE(d->takes_default(9));
+  EXPECT_FALSE(parse_signal_dispositions("Name:\tx\nSigIgn:\tzz\nSigCgt:\t0\n"));
+  EXPECT_FALSE(parse_signal_dispositions("Name:\tx\n"));
+}
+
+}  // namespace
+}  // namespace reclaim::sys
