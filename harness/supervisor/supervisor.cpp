@@ -1,6 +1,7 @@
 #include "supervisor/supervisor.hpp"
 
 #include "supervisor/launch_hooks.hpp"
+#include "supervisor/verdict.hpp"
 #include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <fcntl.h>
@@ -657,59 +658,19 @@ class ScenarioRun {
       if (::poll(&p, 1, 100) > 0) on_shepherd();
     }
     if (shepherd_pid_ > 0) {
-      for (auto& a : auditors_) {
-        for (auto& l : a->audit(scope_)) {
-          // Dead orphans are the shepherd's to reap: not the scenario's leak.
-          if (l.kind == LeakKind::zombie && has_detail(l, "ppid", std::to_string(shepherd_pid_))) continue;
-          res_.leaks.push_back(std::move(l));
-        }
-      }
+      std::vector<audit::Auditor*> auditors;
+      for (auto& a : auditors_) auditors.push_back(a.get());
+      for (auto& l : collect_leaks(auditors, scope_)) res_.leaks.push_back(std::move(l));
     }
-    check_contract();
+    if (!hang_ && !harness_error_ && rank_pfd_) {
+      Evidence ev{hello_, fault_delivered_, hooks_at_fault_, res_.hooks, res_.rank_exit};
+      res_.violations = check_contract(sc_, ev);
+    }
     res_.timeline.finished_ns = sys::monotonic_ns();
-    if (harness_error_ || (!res_.error.empty() && !hang_)) res_.verdict = Verdict::error;
-    else if (hang_) res_.verdict = Verdict::hang;
-    else if (!res_.violations.empty()) res_.verdict = Verdict::contract;
-    else if (!res_.leaks.empty()) res_.verdict = Verdict::leak;
-    else res_.verdict = Verdict::pass;
+    res_.verdict = decide_verdict(harness_error_ || (!res_.error.empty() && !hang_), hang_, res_.violations, res_.leaks);
     if (res_.verdict != Verdict::pass) {
       std::string out = tail_lines(log_, 12);
       if (!out.empty()) res_.notes.push_back("output of the scenario (last lines):\n" + out);
-    }
-  }
-
-  static bool has_detail(const Leak& l, std::string_view key, std::string_view value) {
-    return std::any_of(l.details.begin(), l.details.end(),
-                       [&](auto& kv) { return kv.first == key && kv.second == value; });
-  }
-
-  void check_contract() {
-    if (sc_.expect.contract != Contract::lightning || hang_ || harness_error_ || !hello_) {
-      if (!hello_ && !harness_error_ && !hang_ && sc_.expect.contract == Contract::lightning && rank_pfd_)
-        res_.violations.push_back({"the rank reports its lifecycle through a probe (HELLO)", "no probe connected"});
-      return;
-    }
-    auto count = [&](std::size_t from, std::string_view name) {
-      return std::count(res_.hooks.begin() + static_cast<long>(std::min(from, res_.hooks.size())), res_.hooks.end(), name);
-    };
-    if (sc_.fault.is_failure()) {
-      if (!fault_delivered_ || !sc_.fault.rank_can_react()) return;
-      auto oe = count(hooks_at_fault_, "on_exception");
-      auto td = count(hooks_at_fault_, "teardown");
-      if (oe != 1)
-        res_.violations.push_back({"on_exception called once after the fault",
-                                   fmt::format("on_exception called {} times", oe)});
-      if (td != 0)
-        res_.violations.push_back({"teardown not called after the fault", fmt::format("teardown called {} times", td)});
-    } else {
-      auto oe = count(0, "on_exception");
-      auto td = count(0, "teardown");
-      if (td != 1)
-        res_.violations.push_back({"teardown called once on success", fmt::format("teardown called {} times", td)});
-      if (oe != 0)
-        res_.violations.push_back({"no on_exception on success", fmt::format("on_exception called {} times", oe)});
-      if (res_.rank_exit.exited && (res_.rank_exit.signal != 0 || res_.rank_exit.code != 0))
-        res_.violations.push_back({"the rank exits 0 on success", res_.rank_exit.describe()});
     }
   }
 
