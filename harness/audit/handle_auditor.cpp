@@ -51,8 +51,7 @@ void HandleAuditor::take_baseline(int pid) {
       if (di && fd_on_inode(pid, fds, *di)) locks_.insert(lock_key(l));
     }
   }
-  for (const auto& p : sys::scan_processes())
-    if (p.ppid == pid) children_.emplace(p.pid, p.starttime);
+  for (const auto& p : sys::children_of(pid)) children_.emplace(p.pid, p.starttime);
 }
 
 std::vector<Leak> HandleAuditor::audit(int pid) const {
@@ -85,7 +84,7 @@ std::vector<Leak> HandleAuditor::audit(int pid) const {
     leaks.push_back(std::move(leak));
   }
 
-  for (const auto& p : sys::scan_processes()) {
+  for (const auto& p : sys::children_of(pid)) {
     if (p.ppid != pid || (same && children_.count({p.pid, p.starttime}))) continue;
     const bool zombie = p.state == 'Z';
     std::string cmdline = sys::read_cmdline(p.pid).value_or("");

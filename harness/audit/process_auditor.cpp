@@ -56,11 +56,16 @@ class ProcessAuditor final : public Auditor {
     }
     if (scope.marker.empty()) return leaks;
     const int self = ::getpid();
+    // A process of the scenario cannot be older than its shepherd: reading
+    // the environment of every older process would be wasted work.
+    std::uint64_t born = 0;
+    for (const auto& p : table)
+      if (p.pid == scope.shepherd_pid) born = p.starttime;
     for (const auto& p : table) {
       // Zombies have no environment left and kernel threads none at all; the
       // shepherd and we ourselves may legitimately carry the marker.
       if (in_tree.count(p.pid) || p.pid == scope.shepherd_pid || p.pid == self || p.state == 'Z' || p.pid == 2 ||
-          p.ppid == 2)
+          p.ppid == 2 || p.starttime < born)
         continue;
       if (sys::process_environ_contains(p.pid, scope.marker).value_or(false)) {
         leaks.push_back(process_leak(p, scope, true));

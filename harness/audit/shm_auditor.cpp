@@ -6,6 +6,8 @@
 // the fact. Without a namespace the host's /dev/shm is shared with everybody
 // and only the baseline diff separates the scenario's objects from the rest.
 #include "audit/audit.hpp"
+
+#include <algorithm>
 #include "audit/tree_leaks.hpp"
 
 namespace reclaim::audit {
@@ -18,7 +20,16 @@ class ShmAuditor final : public Auditor {
   std::string_view name() const override { return "shm"; }
   void take_baseline(const AuditScope& scope) override { baseline_ = detail::snapshot_tree(root_of(scope)); }
   std::vector<Leak> audit(const AuditScope& scope) override {
-    return detail::tree_leaks(root_of(scope), baseline_, LeakKind::shm, "shm", "dev/shm/");
+    auto leaks = detail::tree_leaks(root_of(scope), baseline_, LeakKind::shm, "shm", "dev/shm/");
+    if (scope.sandbox_shm.empty()) {
+      // On the host's /dev/shm, other reclaim runs keep their scenarios'
+      // private /dev/shm directories ("reclaim.*"): never this scenario's.
+      std::erase_if(leaks, [](const Leak& l) {
+        return std::any_of(l.details.begin(), l.details.end(),
+                           [](auto& kv) { return kv.first == "path" && kv.second.rfind("reclaim.", 0) == 0; });
+      });
+    }
+    return leaks;
   }
 
  private:

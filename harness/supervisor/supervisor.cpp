@@ -254,7 +254,6 @@ class ScenarioRun {
     for (auto& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
 
-    for (auto& p : sys::scan_processes()) baseline_pids_.insert(p.pid);
     for (auto& a : auditors_) a->take_baseline(scope_);
 
     // The io_context and the process object live as long as the scenario:
@@ -552,9 +551,9 @@ class ScenarioRun {
   // deterministic (it finds the worker dead at its next fetch).
   void signal_worker(int signo) {
     const sys::ProcStat* pick = nullptr;
-    auto table = sys::scan_processes();
-    for (auto& p : table) {
-      if (p.ppid != rank_pid_ || p.state == 'Z') continue;
+    auto children = sys::children_of(rank_pid_);
+    for (auto& p : children) {
+      if (p.state == 'Z') continue;
       if (!pick || p.starttime > pick->starttime || (p.starttime == pick->starttime && p.pid > pick->pid)) pick = &p;
     }
     if (!pick) {
@@ -614,6 +613,18 @@ class ScenarioRun {
   // Whether everything the scenario created is gone. Opens a pidfd for every
   // process still alive so that its exit wakes the loop.
   bool reclaimed(std::int64_t now) {
+    // A process listed alive may be gone before its pidfd is opened; then no
+    // event would ever wake us for it, so look again at once.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      bool stable = true;
+      bool done = reclaimed_once(now, stable);
+      if (stable) return done;
+      now = sys::monotonic_ns();
+    }
+    return false;
+  }
+
+  bool reclaimed_once(std::int64_t now, bool& stable) {
     auto table = sys::scan_processes();
     std::map<int, const sys::ProcStat*> live;
     for (int pid : sys::descendants(table, shepherd_pid_)) {
@@ -627,8 +638,10 @@ class ScenarioRun {
     for (auto it = leftovers_.begin(); it != leftovers_.end();)
       it = live.count(it->first) ? std::next(it) : leftovers_.erase(it);
     for (auto& [pid, st] : live)
-      if (!leftovers_.count(pid))
+      if (!leftovers_.count(pid)) {
         if (auto pfd = sys::open_verified(pid, st->starttime)) leftovers_.emplace(pid, std::move(*pfd));
+        else stable = false;
+      }
 
     auto& tl = res_.timeline;
     if (live.empty()) {
@@ -680,7 +693,12 @@ class ScenarioRun {
     leftovers_.clear();
     if (shepherd_pid_ > 0) {
       // Kill every leftover ourselves, then let the shepherd reap and exit.
-      for (int round = 0; round < 50; ++round) {
+      // When the audit found no process left, none can appear: skip the scans.
+      const bool anything_left =
+          interrupted_ || hang_ || !rank_exited() ||
+          std::any_of(res_.leaks.begin(), res_.leaks.end(),
+                      [](const Leak& l) { return l.kind == LeakKind::process || l.kind == LeakKind::zombie; });
+      for (int round = 0; anything_left && round < 50; ++round) {
         auto table = sys::scan_processes();
         auto desc = sys::descendants(table, shepherd_pid_);
         std::vector<sys::Pidfd> victims;
@@ -712,7 +730,7 @@ class ScenarioRun {
   audit::AuditScope scope_;
   std::vector<std::unique_ptr<audit::Auditor>> auditors_;
   audit::HandleAuditor handles_;
-  std::set<int> seen_pids_, baseline_pids_;
+  std::set<int> seen_pids_;
   std::optional<sys::TreeWatch> tmp_watch_, shm_watch_;
   Fd chan_, probe_;
   wire::LineBuffer probe_buf_;

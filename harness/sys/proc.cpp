@@ -347,3 +347,39 @@ std::optional<SignalDispositions> read_signal_dispositions(int pid) {
 }
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+std::vector<ProcStat> children_of(int pid) {
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  std::vector<ProcStat> out;
+  DIR* d = ::opendir(task_dir.c_str());
+  if (!d) return out;
+  bool supported = true;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    auto text = read_small_file(task_dir + "/" + e->d_name + "/children");
+    if (!text) {
+      supported = false;
+      break;
+    }
+    std::string_view t = *text;
+    while (!t.empty()) {
+      auto sp = t.find(' ');
+      std::string_view num = t.substr(0, sp);
+      t = sp == std::string_view::npos ? std::string_view{} : t.substr(sp + 1);
+      int child = 0;
+      auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), child);
+      if (ec != std::errc{} || child <= 0) continue;
+      if (auto st = read_stat(child); st && st->ppid == pid) out.push_back(*st);
+    }
+  }
+  ::closedir(d);
+  if (supported) return out;
+  out.clear();
+  for (auto& p : scan_processes())
+    if (p.ppid == pid) out.push_back(p);
+  return out;
+}
+
+}  // namespace reclaim::sys

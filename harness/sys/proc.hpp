@@ -144,3 +144,12 @@ std::optional<SignalDispositions> parse_signal_dispositions(std::string_view sta
 std::optional<SignalDispositions> read_signal_dispositions(int pid);
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+// The children of `pid` (zombies included), from /proc/PID/task/*/children
+// when the kernel has it (CONFIG_PROC_CHILDREN) — a few small reads instead
+// of a scan of every process — else from scan_processes().
+std::vector<ProcStat> children_of(int pid);
+
+}  // namespace reclaim::sys

@@ -473,3 +473,30 @@ TEST(HandleAuditor, GoneProcessHasNoHandles) {
 
 }  // namespace
 }  // namespace reclaim::audit
+
+namespace reclaim::audit {
+namespace {
+
+TEST(ShmAuditorHostTest, IgnoresOtherRunsPrivateShmDirectories) {
+  auto auditor = make_shm_auditor();
+  AuditScope scope;  // no private /dev/shm: the host's is diffed
+  auditor->take_baseline(scope);
+  const std::string dir = "/dev/shm/reclaim.unit-" + std::to_string(::getpid());
+  const std::string file = "/dev/shm/unit-leak-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  int fd = ::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  auto leaks = auditor->audit(scope);
+  ::rmdir(dir.c_str());
+  ::unlink(file.c_str());
+  std::vector<std::string> paths;
+  for (auto& l : leaks)
+    for (auto& [k, v] : l.details)
+      if (k == "path") paths.push_back(v);
+  EXPECT_THAT(paths, ::testing::Contains("unit-leak-" + std::to_string(::getpid())));
+  EXPECT_THAT(paths, ::testing::Not(::testing::Contains(::testing::StartsWith("reclaim."))));
+}
+
+}  // namespace
+}  // namespace reclaim::audit
