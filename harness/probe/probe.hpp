@@ -1,4 +1,4 @@
-// The C++ probe: the rank's side of the reclaim/1 wire protocol (docs/protocol.md).
+// The C++ probe: the rank's side of the reclaim/1 wire protocol (harness/protocol/protocol.md).
 //
 // A probe reports *where* the rank is (HELLO, HOOK, AT, AUDIT, EVENT, BYE) and
 // obeys the directive the harness answers at an armed point. It never reports

@@ -1,4 +1,4 @@
-// The reclaim/1 wire protocol (docs/protocol.md) as values: one struct per
+// The reclaim/1 wire protocol (harness/protocol/protocol.md) as values: one struct per
 // line, and pure functions to encode and decode them. Used by the harness and
 // by the C++ probe; other probes implement the same text format.
 #pragma once

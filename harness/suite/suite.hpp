@@ -1,7 +1,7 @@
 // Suite files: a TOML description of a set of scenarios as one or more
 // matrices (entries x points x faults), expanded here into the concrete,
 // ordered list of scenarios the engine runs. The format is documented in
-// docs/suites.md.
+// scenarios/README.md.
 #pragma once
 
 #include <stdexcept>
@@ -45,7 +45,7 @@ struct Suite {
   Target target;            // default target, placeholders substituted; argv may be
                             // empty (no [target]): the CLI must then supply one
   Expectations expect;      // suite-wide defaults ([expect], else model defaults)
-  // Expanded in file order (see docs/suites.md "Expansion order"), each id at
+  // Expanded in file order (see scenarios/README.md "Expansion order"), each id at
   // most once (the first occurrence wins). Every scenario carries the suite's
   // target and its matrix's expectations (matrix keys override [expect]).
   std::vector<Scenario> scenarios;
