@@ -28,6 +28,9 @@ struct AuditScope {
   std::string sandbox_tmp;     // host path of the scenario's TMPDIR / private /tmp
   std::string sandbox_shm;     // host path bound over /dev/shm in the scenario's mount namespace; empty if no namespace
   std::set<int>* seen_pids = nullptr;  // pids known to belong to the scenario (for SysV cpid attribution); may be null
+  // A process table the caller has just read (sys::scan_processes), so the
+  // process auditor need not read /proc again; null: it scans itself.
+  const std::vector<sys::ProcStat>* process_table = nullptr;
 };
 
 class Auditor {

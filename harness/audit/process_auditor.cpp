@@ -45,7 +45,9 @@ class ProcessAuditor final : public Auditor {
 
   std::vector<Leak> audit(const AuditScope& scope) override {
     std::vector<Leak> leaks;
-    const auto table = sys::scan_processes();
+    std::vector<sys::ProcStat> scanned;
+    if (!scope.process_table) scanned = sys::scan_processes();
+    const auto& table = scope.process_table ? *scope.process_table : scanned;
     // Without a shepherd there is no tree (descendants of 0 would be every process).
     const auto tree = scope.shepherd_pid > 0 ? sys::descendants(table, scope.shepherd_pid) : std::vector<int>{};
     const std::unordered_set<int> in_tree(tree.begin(), tree.end());

@@ -653,6 +653,8 @@ class ScenarioRun {
     if (files_clean && had_files_) on_files_changed(now);
     if (live.empty() && files_clean) {
       tl.all_reclaimed_ns = std::max({tl.rank_exited_ns, tl.last_process_gone_ns, tl.last_temp_file_gone_ns});
+      // Nothing can appear once nothing runs: the final audit may use this table.
+      clean_table_ = std::move(table);
       return true;
     }
     // Nothing of the scenario is left running: what remains can never be removed.
@@ -673,7 +675,9 @@ class ScenarioRun {
     if (shepherd_pid_ > 0) {
       std::vector<audit::Auditor*> auditors;
       for (auto& a : auditors_) auditors.push_back(a.get());
+      if (clean_table_) scope_.process_table = &*clean_table_;
       for (auto& l : collect_leaks(auditors, scope_)) res_.leaks.push_back(std::move(l));
+      scope_.process_table = nullptr;
     }
     if (!hang_ && !harness_error_ && rank_pfd_) {
       Evidence ev{hello_, fault_delivered_, hooks_at_fault_, res_.hooks, res_.rank_exit};
@@ -741,6 +745,7 @@ class ScenarioRun {
   std::optional<bp2::basic_process<boost::asio::io_context::executor_type>> shepherd_proc_;  // after io_
   std::optional<sys::Pidfd> shepherd_pfd_, rank_pfd_;
   std::map<int, sys::Pidfd> leftovers_;
+  std::optional<std::vector<sys::ProcStat>> clean_table_;  // the scan that proved the scenario clean
   std::int64_t deadline_ns_ = INT64_MAX, kill_deadline_ns_ = 0, grace_deadline_ns_ = INT64_MAX;
   std::size_t hooks_at_fault_ = 0;
   bool hello_ = false, fault_delivered_ = false, hang_ = false, harness_error_ = false;

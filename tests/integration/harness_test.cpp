@@ -72,8 +72,20 @@ TEST(StandardSuiteTest, WellBehavedFixturePassesEveryScenario) {
   EXPECT_EQ(report["summary"]["passed"], 238);
   for (const auto& sc : report["scenarios"]) {
     EXPECT_EQ(sc["verdict"], "pass") << sc.dump(2);
-    if (sc["fault"] != "none") {
-      EXPECT_TRUE(sc["reclaim_latency_ms"].is_number()) << sc["id"];
+    if (sc["fault"] == "none") continue;
+    EXPECT_TRUE(sc["reclaim_latency_ms"].is_number()) << sc["id"];
+    // The timeline is ordered: fault, on_exception (when the rank could react), rank exit, all reclaimed.
+    const auto& t = sc["timeline_ns"];
+    const auto fault = t["fault_injected"].get<std::int64_t>();
+    EXPECT_LE(fault, t["rank_exited"].get<std::int64_t>()) << sc["id"];
+    EXPECT_LE(t["rank_exited"].get<std::int64_t>(), t["all_reclaimed"].get<std::int64_t>()) << sc["id"];
+    EXPECT_LE(t["all_reclaimed"].get<std::int64_t>(), t["finished"].get<std::int64_t>()) << sc["id"];
+    const std::string f = sc["fault"];
+    if (f == "exception" || f == "sigterm" || f == "sigint" || f == "pg-sigint" || f == "pg-sigterm" ||
+        f == "worker-sigkill") {
+      ASSERT_TRUE(t["on_exception"].is_number()) << sc["id"];
+      EXPECT_LE(fault, t["on_exception"].get<std::int64_t>()) << sc["id"];
+      EXPECT_LE(t["on_exception"].get<std::int64_t>(), t["rank_exited"].get<std::int64_t>()) << sc["id"];
     }
   }
 }
