@@ -1,7 +1,8 @@
 // reclaim: the command line. Parses options (CLI11), loads the suite, hands
-// the scenarios to the engine, maps outcomes to exit codes:
-//   0 all passed, 1 some scenario failed, 2 usage or suite error,
-//   3 harness error, 130/143 interrupted by SIGINT/SIGTERM.
+// the scenarios to the engine (`run`) or to Google Benchmark (`bench`), maps
+// outcomes to exit codes:
+//   0 all passed, 1 some scenario failed (bench: or regressed), 2 usage or
+//   suite error, 3 harness error, 130/143 interrupted by SIGINT/SIGTERM.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <random>
 #include <thread>
 
+#include "cli/bench_command.hpp"
 #include "engine/engine.hpp"
 #include "reports/reporter.hpp"
 #include "suite/duration.hpp"
@@ -70,6 +72,16 @@ struct Options {
   std::string json, junit;
   bool no_private_tmp = false;
   std::vector<std::string> target;  // after "--"
+};
+
+// The options of `reclaim bench` beyond the suite, filter and durations.
+struct BenchFlags {
+  int iterations = 10;
+  int repetitions = 3;
+  std::string baseline, plot;
+  std::string threshold = "20%";
+  std::string min_regression = "1ms";
+  std::vector<std::string> benchmark_args;  // --benchmark_*, for Google Benchmark
 };
 
 // Loads the suite and applies the command line to it. Exits 2 on bad input.
@@ -245,11 +257,77 @@ int cmd_run(const Options& o, const std::string& argv0) {
   return summary.failed > 0 ? kExitFailed : 0;
 }
 
+// The supervisor set-up of `run`, for one scenario at a time, then Google
+// Benchmark. The sandbox base is removed afterwards whatever happened.
+int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
+  suite::Suite s;
+  auto scenarios = load(o, s);
+  if (scenarios.empty()) {
+    std::fprintf(stderr, "reclaim: no scenario of %s matches the filter\n", o.suite_path.c_str());
+    return kExitUsage;
+  }
+  if (scenarios.front().target.argv.empty()) {
+    std::fprintf(stderr, "reclaim: %s names no target; give one after --, e.g. -- build/fixtures/worker_pool\n",
+                 o.suite_path.c_str());
+    return kExitUsage;
+  }
+  cli::BenchOptions bo;
+  bo.scenarios = std::move(scenarios);
+  bo.iterations = f.iterations;
+  bo.repetitions = f.repetitions;
+  bo.benchmark_args = f.benchmark_args;
+  bo.baseline_path = f.baseline;
+  bo.plot_path = f.plot;
+  {
+    std::string t = f.threshold;
+    if (!t.empty() && t.back() == '%') t.pop_back();
+    char* end = nullptr;
+    const double percent = std::strtod(t.c_str(), &end);
+    if (t.empty() || end != t.c_str() + t.size() || !(percent >= 0))
+      throw CLI::ValidationError("--threshold", fmt::format("expected a percentage like \"20%\", got \"{}\"", f.threshold));
+    bo.policy.threshold = percent / 100;
+    auto floor = suite::parse_duration(f.min_regression);
+    if (!floor)
+      throw CLI::ValidationError("--min-regression",
+                                 fmt::format("expected a duration like \"1ms\", got \"{}\"", f.min_regression));
+    bo.policy.floor_ms = static_cast<double>(floor->count());
+  }
+
+  auto& cfg = bo.supervisor;
+  cfg.shepherd_path = self_dir() + "/reclaim-shepherd";
+  if (::access(cfg.shepherd_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "reclaim: %s is missing: it is built next to reclaim\n", cfg.shepherd_path.c_str());
+    return kExitHarness;
+  }
+  std::string obstacle;
+  if (o.no_private_tmp) obstacle = "--no-private-tmp";
+  else if (::geteuid() != 0) obstacle = "a mount namespace needs root";
+  else obstacle = supervisor::private_tmp_obstacle(bo.scenarios.front().target);
+  cfg.private_tmp = obstacle.empty();
+
+  InterruptWatch interrupts;
+  cfg.abort_fd = interrupts.abort_fd();
+  engine::SandboxBase base;
+  try {
+    base = engine::make_sandbox_base();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "reclaim: %s\n", e.what());
+    return kExitHarness;
+  }
+  cfg.sandbox_base = base.dir;
+  cfg.shm_base = base.shm_prefix;
+  const int rc = cli::run_bench(bo, argv0);
+  sys::remove_tree(base.dir);
+  if (int sig = interrupts.signal()) return 128 + sig;
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // Everything after the first "--" is the target command, untouched.
   Options o;
+  BenchFlags bf;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--") {
@@ -257,6 +335,18 @@ int main(int argc, char** argv) {
       break;
     }
     args.emplace_back(argv[i]);
+  }
+  // `bench` hands Google Benchmark's own flags (--benchmark_format=json, ...)
+  // to the library untouched; CLI11 sees only reclaim's options.
+  if (!args.empty() && args.front() == "bench") {
+    for (auto it = args.begin(); it != args.end();) {
+      if (it->rfind("--benchmark_", 0) == 0) {
+        bf.benchmark_args.push_back(*it);
+        it = args.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
 
@@ -266,7 +356,8 @@ int main(int argc, char** argv) {
       "files and handles were reclaimed, and how fast.\n\n"
       "  reclaim list scenarios/standard.toml\n"
       "  reclaim run scenarios/standard.toml --filter 'fit/*' -j 2 --json out.json\n"
-      "  reclaim run scenarios/standard.toml -- build/fixtures/worker_pool --bug leak-tempfile\n\n"
+      "  reclaim run scenarios/standard.toml -- build/fixtures/worker_pool --bug leak-tempfile\n"
+      "  reclaim bench scenarios/standard.toml --filter 'fit/train_batch*' --repetitions 5 --plot latency.svg\n\n"
       "Exit codes: 0 all passed, 1 some scenario failed, 2 usage or suite error, 3 harness error,\n"
       "130/143 interrupted by SIGINT/SIGTERM.",
       "reclaim"};
@@ -303,6 +394,34 @@ int main(int argc, char** argv) {
   run->add_flag("--no-private-tmp", o.no_private_tmp,
                 "Do not give scenarios a private /tmp and /dev/shm (then they run one at a time)");
 
+  auto* bench = app.add_subcommand(
+      "bench",
+      "Benchmark cleanup latency with Google Benchmark: one benchmark per scenario, each iteration one\n"
+      "whole scenario, timed from the fault to everything reclaimed; p50/p90/p99/max of fault -> on_exception,\n"
+      "rank exit, last process gone, last temp file gone and all reclaimed. Google Benchmark's own flags\n"
+      "(--benchmark_format=json, --benchmark_out=FILE, --benchmark_repetitions=N, --benchmark_filter=REGEX)\n"
+      "pass through. Everything after -- replaces the suite's target command. Exit 1 when a scenario does\n"
+      "not pass (it is reported as an error, not timed) or regressed against --baseline.");
+  bench->add_option("suite", o.suite_path, "Suite file (TOML), e.g. scenarios/standard.toml")->required();
+  bench->add_option("--filter", o.filters, "Select scenarios by id, gtest style, as for 'run'. Repeatable.");
+  bench->add_option("--iterations", bf.iterations, "Scenario runs per repetition (fixed, never calibrated)")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--repetitions", bf.repetitions,
+                    "Repetitions per scenario (--benchmark_repetitions=N overrides it)")
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--baseline", bf.baseline,
+                    "A previous --benchmark_format=json/--benchmark_out file: exit 1 when a scenario's p50 fault -> "
+                    "all reclaimed regressed");
+  bench->add_option("--threshold", bf.threshold, "Regression threshold for --baseline, e.g. 20% (default)");
+  bench->add_option("--min-regression", bf.min_regression,
+                    "A regression must also exceed this absolute growth (default 1ms), so noise on sub-ms "
+                    "latencies does not flag");
+  bench->add_option("--plot", bf.plot, "Draw the latency distribution of each scenario into FILE.svg");
+  bench->add_option("--grace", o.grace, "As for 'run' (overrides the suite)");
+  bench->add_option("--timeout", o.timeout, "As for 'run' (overrides the suite)");
+  bench->add_option("--kill-after", o.kill_after, "As for 'run' (overrides the suite)");
+  bench->add_flag("--no-private-tmp", o.no_private_tmp, "As for 'run'");
+
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
@@ -310,6 +429,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*list) return cmd_list(o);
+    if (*bench) return cmd_bench(o, bf, argv[0]);
     return cmd_run(o, argv[0]);
   } catch (const suite::SuiteError& e) {
     std::fprintf(stderr, "%s\n", e.what());
