@@ -13,6 +13,8 @@
 #include <optional>
 
 #include "audit/audit.hpp"
+
+#include <set>
 #include "sys/proc.hpp"
 
 namespace reclaim::audit {
@@ -22,16 +24,6 @@ std::string lock_key(const sys::LockEntry& l) {
   return fmt::format("{} {} {} {}", l.type, l.access, l.dev_inode, l.range);
 }
 
-// The fd of `pid` that refers to the inode `di`, if any.
-std::optional<sys::FdEntry> fd_on_inode(int pid, const std::vector<sys::FdEntry>& fds, const sys::DevInode& di) {
-  for (const auto& f : fds) {
-    struct stat st {};
-    // stat() through the magic link reaches the open file itself, even a deleted one.
-    if (::stat(fmt::format("/proc/{}/fd/{}", pid, f.fd).c_str(), &st) != 0) continue;
-    if (st.st_ino == di.inode && major(st.st_dev) == di.major && minor(st.st_dev) == di.minor) return f;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -42,15 +34,8 @@ void HandleAuditor::take_baseline(int pid) {
   children_.clear();
   const auto fds = sys::list_fds(pid);
   for (const auto& f : fds) fds_.emplace(f.fd, f.target);
-  for (const auto& l : sys::read_locks()) {
-    if (l.waiter) continue;
-    if (l.pid == pid) {
-      locks_.insert(lock_key(l));
-    } else if (l.pid == -1) {
-      auto di = sys::parse_dev_inode(l.dev_inode);
-      if (di && fd_on_inode(pid, fds, *di)) locks_.insert(lock_key(l));
-    }
-  }
+  for (const auto& [fd, l] : sys::locks_on_fds(pid, fds))
+    if (!l.waiter && (l.pid == pid || l.pid == -1)) locks_.insert(lock_key(l));
   for (const auto& p : sys::children_of(pid)) children_.emplace(p.pid, p.starttime);
 }
 
@@ -69,11 +54,13 @@ std::vector<Leak> HandleAuditor::audit(int pid) const {
     leaks.push_back(std::move(leak));
   }
 
-  for (const auto& l : sys::read_locks()) {
-    if (l.waiter || (same && locks_.count(lock_key(l)))) continue;
-    auto di = sys::parse_dev_inode(l.dev_inode);
-    std::optional<sys::FdEntry> holder = di ? fd_on_inode(pid, fds, *di) : std::nullopt;
-    if (l.pid != pid && !(l.pid == -1 && holder)) continue;
+  std::set<std::string> reported;
+  for (const auto& [fd, l] : sys::locks_on_fds(pid, fds)) {
+    // Another process's lock on a file we have open is not ours; an OFD lock
+    // (pid -1) on our open file is.
+    if (l.waiter || (l.pid != pid && l.pid != -1)) continue;
+    if ((same && locks_.count(lock_key(l))) || !reported.insert(lock_key(l)).second) continue;
+    std::optional<sys::FdEntry> holder = fd;
     Leak leak;
     leak.kind = LeakKind::lock;
     std::string on = holder ? holder->target : "inode " + l.dev_inode;

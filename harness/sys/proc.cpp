@@ -383,3 +383,33 @@ std::vector<ProcStat> children_of(int pid) {
 }
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+std::vector<LockEntry> parse_fdinfo_locks(std::string_view fdinfo) {
+  std::string lines;
+  while (!fdinfo.empty()) {
+    auto nl = fdinfo.find('\n');
+    std::string_view line = fdinfo.substr(0, nl);
+    fdinfo = nl == std::string_view::npos ? std::string_view{} : fdinfo.substr(nl + 1);
+    if (line.substr(0, 5) != "lock:") continue;
+    line.remove_prefix(5);
+    while (!line.empty() && (line.front() == '\t' || line.front() == ' ')) line.remove_prefix(1);
+    lines.append(line);
+    lines.push_back('\n');
+  }
+  return parse_locks(lines);
+}
+
+std::vector<FdLock> locks_on_fds(int pid, const std::vector<FdEntry>& fds) {
+  std::vector<FdLock> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo/";
+  for (const auto& f : fds) {
+    auto text = read_small_file(dir + std::to_string(f.fd));
+    if (!text) continue;
+    for (auto& l : parse_fdinfo_locks(*text)) out.push_back({f, std::move(l)});
+  }
+  return out;
+}
+
+}  // namespace reclaim::sys

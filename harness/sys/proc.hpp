@@ -153,3 +153,20 @@ namespace reclaim::sys {
 std::vector<ProcStat> children_of(int pid);
 
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+
+// The locks on the files `pid` has open, from the "lock:" lines of
+// /proc/PID/fdinfo/N — a few small reads, where the machine-wide /proc/locks
+// can take milliseconds to read on a busy machine. The lines name every
+// lock on that file (other holders included); each comes with the fd it was
+// seen on.
+struct FdLock {
+  FdEntry fd;
+  LockEntry lock;
+};
+std::vector<FdLock> locks_on_fds(int pid, const std::vector<FdEntry>& fds);
+// The "lock:" lines of one fdinfo text, parsed.
+std::vector<LockEntry> parse_fdinfo_locks(std::string_view fdinfo);
+
+}  // namespace reclaim::sys

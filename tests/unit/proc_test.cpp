@@ -424,3 +424,26 @@ TEST(SignalDispositionsTest, ReadsIgnoredAndCaughtMasks) {
 
 }  // namespace
 }  // namespace reclaim::sys
+
+namespace reclaim::sys {
+namespace {
+
+TEST(FdinfoLocksTest, ParsesTheLockLinesOfAnFdinfo) {
+  // Captured: /proc/PID/fdinfo/N of a file held with flock(LOCK_EX), and an OFD lock.
+  const char* fdinfo =
+      "pos:\t0\nflags:\t02100001\nmnt_id:\t27\nino:\t10952954\n"
+      "lock:\t1: FLOCK  ADVISORY  WRITE 1490 fe:00:10952954 0 EOF\n"
+      "lock:\t2: OFDLCK ADVISORY  READ  -1 fe:00:10952954 0 99\n";
+  auto locks = parse_fdinfo_locks(fdinfo);
+  ASSERT_EQ(locks.size(), 2u);
+  EXPECT_EQ(locks[0].type, "FLOCK");
+  EXPECT_EQ(locks[0].access, "WRITE");
+  EXPECT_EQ(locks[0].pid, 1490);
+  EXPECT_EQ(locks[0].dev_inode, "fe:00:10952954");
+  EXPECT_EQ(locks[1].type, "OFDLCK");
+  EXPECT_EQ(locks[1].pid, -1);
+  EXPECT_TRUE(parse_fdinfo_locks("pos:\t0\nflags:\t02\n").empty());
+}
+
+}  // namespace
+}  // namespace reclaim::sys
