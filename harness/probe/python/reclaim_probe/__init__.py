@@ -25,7 +25,8 @@ def __getattr__(name):
     # The Lightning integration is imported on demand: it may import Lightning,
     # which a program that only uses the probe should not pay for.
     if name in ("ReclaimCallback", "instrument", "lightning"):
-        from . import lightning
+        import importlib
+        lightning = importlib.import_module(__name__ + ".lightning")
         return lightning if name == "lightning" else getattr(lightning, name)
     raise AttributeError("module 'reclaim_probe' has no attribute %r" % name)
 

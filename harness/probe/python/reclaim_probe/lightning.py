@@ -85,15 +85,24 @@ def is_instrumented(datamodule):
     return bool(getattr(datamodule, _MARK, False))
 
 
-def instrument(datamodule, probe=None):
+def instrument(datamodule, probe=None, after_point=None):
     """Wraps `datamodule`'s hooks in place (instance attributes, so the class
     and other instances are untouched) and returns it. Idempotent. `probe`
     defaults to the process's probe. Says HELLO now if not said yet, so the
-    harness's baseline predates everything the datamodule creates."""
+    harness's baseline predates everything the datamodule creates.
+
+    `after_point`, if given, is called right after each of the datamodule's
+    points has fired — a trainer's safe point, where it may act on a signal
+    that arrived with the fault (for teardown: before anything is released)."""
     if is_instrumented(datamodule):
         return datamodule
     p = probe if probe is not None else _probe.default()
     p.hello()
+
+    def point(name):
+        p.at(_current_entry(), name)
+        if after_point is not None:
+            after_point()
 
     def wrap(name, make):
         original = getattr(datamodule, name, None)
@@ -107,7 +116,7 @@ def instrument(datamodule, probe=None):
             def hook(*args, **kwargs):
                 p.hook(name)
                 result = original(*args, **kwargs)
-                p.at(_current_entry(), name)
+                point(name)
                 return result
             return hook
         return make
@@ -120,14 +129,14 @@ def instrument(datamodule, probe=None):
                 _state["entry"] = entry
             p.hook("setup")
             result = original(*args, **kwargs)
-            p.at(_current_entry(), "setup")
+            point("setup")
             return result
         return setup
 
     def make_teardown(original):
         def teardown(*args, **kwargs):
             p.hook("teardown")
-            p.at(_current_entry(), "teardown")
+            point("teardown")
             result = original(*args, **kwargs)
             p.audit("after-teardown")
             return result
