@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -223,6 +224,11 @@ class ScenarioRun {
 
   bool spawn() {
     if (sc_.target.argv.empty()) return fail("no target command: give one in the suite's [target] or after --");
+    // Boost.Process execs without a PATH lookup: resolve the command first.
+    auto exe = resolve_executable(sc_.target.argv[0]);
+    if (!exe)
+      return fail(fmt::format("the target '{}' is not an executable file{}", sc_.target.argv[0],
+                              sc_.target.argv[0].find('/') == std::string::npos ? " on PATH" : ""));
     int chan[2], probe[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) != 0)
       return fail(fmt::format("socketpair: {}", std::strerror(errno)));
@@ -245,7 +251,8 @@ class ScenarioRun {
     arg("--ranks");
     arg(std::to_string(sc_.world_size));
     arg("--");
-    for (const auto& a : sc_.target.argv) arg(a);
+    arg(*exe);
+    for (std::size_t i = 1; i < sc_.target.argv.size(); ++i) arg(sc_.target.argv[i]);
     std::vector<const char*> argv{cfg_.shepherd_path.c_str()};
     for (auto& a : args) argv.push_back(a.c_str());
     argv.push_back(nullptr);
@@ -753,6 +760,31 @@ class ScenarioRun {
 };
 
 }  // namespace
+
+namespace {
+bool executable_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+}  // namespace
+
+std::optional<std::string> resolve_executable(const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  if (name.find('/') != std::string::npos) {
+    if (executable_file(name)) return name;
+    return std::nullopt;
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    auto colon = dirs.find(':');
+    std::string dir(dirs.substr(0, colon));
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (executable_file(candidate)) return candidate;
+    if (colon == std::string_view::npos) return std::nullopt;
+    dirs.remove_prefix(colon + 1);
+  }
+}
 
 std::string private_tmp_obstacle(const Target& target) {
   for (const auto& a : target.argv)

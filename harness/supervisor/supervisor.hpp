@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "model/model.hpp"
@@ -17,6 +18,10 @@ struct SupervisorConfig {
   bool private_tmp = true;      // try a private /tmp and /dev/shm per scenario (mount namespace)
   int abort_fd = -1;            // readable when the run is interrupted: stop, clean up, return
 };
+
+// The executable a command name runs: itself when it holds a '/', else the
+// first executable match on PATH. nullopt when there is none.
+std::optional<std::string> resolve_executable(const std::string& name);
 
 // Whether a scenario's target can get a private /tmp: no absolute path of the
 // command line may live under /tmp or /dev/shm (the mount would hide it).

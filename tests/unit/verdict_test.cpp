@@ -1,6 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "supervisor/supervisor.hpp"
 #include "supervisor/verdict.hpp"
 
 namespace reclaim::supervisor {
@@ -107,6 +110,30 @@ TEST(CollectLeaksTest, KeepsEveryAuditorsLeaksButTheShepherdsUnreapedOrphans) {
   EXPECT_EQ(got[0].kind, LeakKind::zombie);  // a zombie of someone else's: not reaped by its parent
   EXPECT_EQ(got[1].kind, LeakKind::process);
   EXPECT_EQ(got[2].kind, LeakKind::temp_file);
+}
+
+}  // namespace
+}  // namespace reclaim::supervisor
+
+namespace reclaim::supervisor {
+namespace {
+
+TEST(ResolveExecutableTest, SearchesPathOnlyForBareNames) {
+  EXPECT_EQ(resolve_executable("/bin/sh"), "/bin/sh");
+  auto sh = resolve_executable("sh");
+  ASSERT_TRUE(sh);
+  EXPECT_EQ(sh->back(), 'h');
+  EXPECT_NE(sh->find('/'), std::string::npos);
+  EXPECT_FALSE(resolve_executable("reclaim-no-such-program"));
+  EXPECT_FALSE(resolve_executable("/"));  // exists, not a file
+  char plain[] = "/tmp/reclaim-resolve-XXXXXX";
+  int fd = ::mkstemp(plain);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  ::chmod(plain, 0600);
+  EXPECT_FALSE(resolve_executable(plain));  // a file, not executable by anyone
+  ::unlink(plain);
+  EXPECT_FALSE(resolve_executable(""));
 }
 
 }  // namespace
