@@ -543,7 +543,7 @@ class ScenarioRun {
     std::vector<bool> dies;
     for (auto& t : targets) {
       auto d = sys::read_signal_dispositions(t.pid());
-      dies.push_back(d && d->takes_default(signo));
+      dies.push_back(d && d->dies_now(signo));
     }
     res_.timeline.fault_injected_ns = sys::monotonic_ns();
     rank_pfd_->send_signal(signo);

@@ -329,12 +329,14 @@ std::optional<SignalDispositions> parse_signal_dispositions(std::string_view sta
     std::uint64_t* target = nullptr;
     if (line.substr(0, 7) == "SigIgn:") target = &d.ignored;
     else if (line.substr(0, 7) == "SigCgt:") target = &d.caught;
+    else if (line.substr(0, 7) == "SigBlk:") target = &d.blocked;
     if (!target) continue;
+    const bool required = target != &d.blocked;
     std::string_view hex = line.substr(7);
     while (!hex.empty() && (hex.front() == ' ' || hex.front() == '\t')) hex.remove_prefix(1);
     auto [p, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), *target, 16);
     if (ec != std::errc{} || p == hex.data()) return std::nullopt;
-    ++found;
+    if (required) ++found;
   }
   if (found != 2) return std::nullopt;
   return d;

@@ -135,9 +135,15 @@ namespace reclaim::sys {
 struct SignalDispositions {
   std::uint64_t ignored = 0;
   std::uint64_t caught = 0;
+  std::uint64_t blocked = 0;  // SigBlk of the main thread: such a signal waits
   bool takes_default(int signo) const {
     const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
     return ((ignored | caught) & bit) == 0;
+  }
+  // Whether the signal, sent now, ends the process now (default action, not blocked).
+  bool dies_now(int signo) const {
+    const std::uint64_t bit = std::uint64_t{1} << (signo - 1);
+    return takes_default(signo) && (blocked & bit) == 0;
   }
 };
 std::optional<SignalDispositions> parse_signal_dispositions(std::string_view status);

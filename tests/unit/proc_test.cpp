@@ -418,6 +418,11 @@ TEST(SignalDispositionsTest, ReadsIgnoredAndCaughtMasks) {
   EXPECT_FALSE(d->takes_default(15));  // SIGTERM ignored
   EXPECT_FALSE(d->takes_default(17));  // SIGCHLD caught
   EXPECT_TRUE(d->takes_default(9));
+  EXPECT_TRUE(d->dies_now(9));
+  auto blocked = parse_signal_dispositions("SigBlk:\t0000000000004000\nSigIgn:\t0\nSigCgt:\t0\n");
+  ASSERT_TRUE(blocked);
+  EXPECT_TRUE(blocked->takes_default(15));
+  EXPECT_FALSE(blocked->dies_now(15));  // SIGTERM blocked: it waits until unblocked
   EXPECT_FALSE(parse_signal_dispositions("Name:\tx\nSigIgn:\tzz\nSigCgt:\t0\n"));
   EXPECT_FALSE(parse_signal_dispositions("Name:\tx\n"));
 }
