@@ -114,7 +114,12 @@ class Channel:
             ready, _, _ = select.select([self.sock], [], [], remaining)
             if not ready:
                 continue
-            data = self.sock.recv(4096)
+            try:
+                data = self.sock.recv(4096)
+            except ConnectionResetError:
+                # The probe closed its end with our lines still unread in it
+                # (Linux reports that as a reset): it hung up, like EOF.
+                data = b""
             if not data:
                 self.eof = True
             self.buf += data
