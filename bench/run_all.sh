@@ -59,4 +59,18 @@ for path in sys.argv[1:]:
 print(f"  {n} in total")
 EOF
 echo
+echo "== 5.-8. timing resolution, control channel, audit cost with live processes, memory"
+"$build/bench/harness_cost_bench" --benchmark_out="$out/harness_cost.json" --benchmark_out_format=json \
+  | tee "$out/harness_cost.txt"
+
+echo
+echo "== 9. reclaim bench accuracy: worker_pool --bug slow-cleanup=MS"
+for ms in 0 5 20 80; do
+  echo "-- slow-cleanup=$ms"
+  "$build/reclaim" bench scenarios/smoke.toml --filter 'fit/train_batch#1/sigterm:fit/setup/exception' \
+    --iterations 10 --repetitions 3 --benchmark_out="$out/accuracy$ms.json" --plot "$out/accuracy$ms.svg" \
+    -- "$build/fixtures/worker_pool" --bug "slow-cleanup=$ms" | sed -n '/^Reclaim latency/,$p'
+done
+
+echo
 echo "raw outputs: $out"

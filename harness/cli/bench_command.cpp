@@ -189,8 +189,13 @@ int run_bench(const BenchOptions& options, const std::string& argv0) {
   std::vector<report::LatencySeries> series;
   std::map<std::string, double> current;
   bool failed = false;
+  std::size_t not_run = 0;
   for (const auto& b : benches) {
     if (b->samples.empty() && b->error.empty()) continue;
+    if (b->samples.empty() && run.interrupted && b->error == "interrupted") {
+      ++not_run;  // one line for all of them below, not one row each
+      continue;
+    }
     const std::string id = b->scenario.id();
     rows.push_back({id, b->samples, b->error});
     series.push_back({id, b->samples.of(Metric::all_reclaimed)});
@@ -199,6 +204,7 @@ int run_bench(const BenchOptions& options, const std::string& argv0) {
   }
   std::fprintf(text_out, "\nReclaim latency over every iteration of every repetition (nearest-rank percentiles):\n%s",
                bench::format_summary(rows).c_str());
+  if (not_run > 0) std::fprintf(text_out, "%zu scenario(s) not run: interrupted\n", not_run);
 
   if (!options.plot_path.empty()) {
     if (auto ec = report::write_latency_svg_file(options.plot_path, series)) {
