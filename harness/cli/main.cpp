@@ -167,18 +167,32 @@ int cmd_list(const Options& o) {
   return 0;
 }
 
-int cmd_run(const Options& o, const std::string& argv0) {
-  suite::Suite s;
-  auto scenarios = load(o, s);
+// What `run` and `bench` need before anything starts: scenarios, and a
+// target that exists. Returns 0, or the usage exit code after saying why.
+int check_runnable(const Options& o, const std::vector<Scenario>& scenarios) {
   if (scenarios.empty()) {
     std::fprintf(stderr, "reclaim: no scenario of %s matches the filter\n", o.suite_path.c_str());
     return kExitUsage;
   }
-  if (scenarios.front().target.argv.empty()) {
+  const auto& argv = scenarios.front().target.argv;
+  if (argv.empty()) {
     std::fprintf(stderr, "reclaim: %s names no target; give one after --, e.g. -- build/fixtures/worker_pool\n",
                  o.suite_path.c_str());
     return kExitUsage;
   }
+  if (!supervisor::resolve_executable(argv.front())) {
+    std::fprintf(stderr, "reclaim: the target '%s' is not an executable file%s\n", argv.front().c_str(),
+                 argv.front().find('/') == std::string::npos ? " on PATH" : " (relative paths start from the "
+                                                                  "current directory)");
+    return kExitUsage;
+  }
+  return 0;
+}
+
+int cmd_run(const Options& o, const std::string& argv0) {
+  suite::Suite s;
+  auto scenarios = load(o, s);
+  if (int rc = check_runnable(o, scenarios)) return rc;
   std::uint64_t seed = o.seed_given ? o.seed : std::random_device{}();
   if (o.shuffle) std::shuffle(scenarios.begin(), scenarios.end(), std::mt19937_64(seed));
 
@@ -262,15 +276,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
 int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
   suite::Suite s;
   auto scenarios = load(o, s);
-  if (scenarios.empty()) {
-    std::fprintf(stderr, "reclaim: no scenario of %s matches the filter\n", o.suite_path.c_str());
-    return kExitUsage;
-  }
-  if (scenarios.front().target.argv.empty()) {
-    std::fprintf(stderr, "reclaim: %s names no target; give one after --, e.g. -- build/fixtures/worker_pool\n",
-                 o.suite_path.c_str());
-    return kExitUsage;
-  }
+  if (int rc = check_runnable(o, scenarios)) return rc;
   cli::BenchOptions bo;
   bo.scenarios = std::move(scenarios);
   bo.iterations = f.iterations;

@@ -301,6 +301,13 @@ TEST(CliTest, MalformedSuiteIsAUsageErrorWithItsLocation) {
   EXPECT_THAT(r.err, HasSubstr("did you mean"));
 }
 
+TEST(CliTest, MissingTargetIsAUsageErrorBeforeAnythingRuns) {
+  auto r = run_reclaim({"run", kStandard, "--", "no/such/worker_pool"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("the target 'no/such/worker_pool' is not an executable file"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("ERROR")));
+}
+
 TEST(CliTest, ListPrintsEveryScenarioIdOnce) {
   auto r = run_reclaim({"list", kStandard});
   EXPECT_EQ(r.exit_code, 0);
