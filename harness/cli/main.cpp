@@ -253,6 +253,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
   }
   cfg.sandbox_base = base.dir;
   cfg.shm_base = base.shm_prefix;
+  cfg.cgroup_base = base.cgroup;
 
   report::RunInfo info;
   info.suite_path = o.suite_path;
@@ -264,7 +265,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
   reporter.run_started(info);
   auto summary = engine::run_all(scenarios, eo, reporter);
   reporter.run_finished(summary);
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 
   if (int sig = interrupts.signal()) return 128 + sig;
   if (summary.by_verdict[Verdict::error] > 0) return kExitHarness;
@@ -322,8 +323,9 @@ int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
   }
   cfg.sandbox_base = base.dir;
   cfg.shm_base = base.shm_prefix;
+  cfg.cgroup_base = base.cgroup;
   const int rc = cli::run_bench(bo, argv0);
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
   if (int sig = interrupts.signal()) return 128 + sig;
   return rc;
 }

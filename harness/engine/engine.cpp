@@ -1,7 +1,9 @@
 #include "engine/engine.hpp"
 
 #include <fmt/format.h>
+#include <dirent.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "sys/cgroup.hpp"
 #include "sys/fs.hpp"
 #include "sys/proc.hpp"
 
@@ -24,7 +27,27 @@ SandboxBase make_sandbox_base() {
   if (!::mkdtemp(templ.data()))
     throw std::runtime_error(fmt::format("cannot create a sandbox directory under {}: {}", base, std::strerror(errno)));
   std::string name = templ.substr(templ.rfind('/') + 1);
-  return {templ, "/dev/shm/" + name};
+  SandboxBase out{templ, "/dev/shm/" + name, ""};
+  // A cgroup per run (a child per scenario) where cgroup v2 is mounted and
+  // writable; without it scenarios are found by scanning /proc.
+  if (::geteuid() == 0) {
+    std::string root = sys::cgroup2_mount();
+    if (!root.empty() && ::mkdir((root + "/" + name).c_str(), 0755) == 0) out.cgroup = root + "/" + name;
+  }
+  return out;
+}
+
+void remove_sandbox_base(const SandboxBase& base) {
+  sys::remove_tree(base.dir);
+  if (base.cgroup.empty()) return;
+  // Scenario cgroups are removed by their scenarios; an interrupted one may
+  // remain. cgroup directories are removed with rmdir, never unlinked into.
+  if (DIR* d = ::opendir(base.cgroup.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_type == DT_DIR && e->d_name[0] == 's') ::rmdir((base.cgroup + "/" + e->d_name).c_str());
+    ::closedir(d);
+  }
+  ::rmdir(base.cgroup.c_str());
 }
 
 namespace {

@@ -40,7 +40,10 @@ report::RunSummary run_all(const std::vector<Scenario>& scenarios, EngineOptions
 struct SandboxBase {
   std::string dir;
   std::string shm_prefix;
+  std::string cgroup;  // a cgroup v2 directory for the run's scenarios, "" when unavailable
 };
 SandboxBase make_sandbox_base();
+// Removes what make_sandbox_base created (symlink-safe for the directory).
+void remove_sandbox_base(const SandboxBase& base);
 
 }  // namespace reclaim::engine

@@ -24,6 +24,7 @@
 #include "audit/audit.hpp"
 #include "audit/handle_auditor.hpp"
 #include "protocol/wire.hpp"
+#include "sys/cgroup.hpp"
 #include "sys/fs.hpp"
 #include "sys/inotify.hpp"
 #include "sys/pidfd.hpp"
@@ -149,6 +150,7 @@ class ScenarioRun {
     log_ = root_ + "/output.log";
     marker_ = fmt::format("RECLAIM_MARKER={}.{}", ::getpid(), seq);
     if (cfg.private_tmp) shm_ = fmt::format("{}.s{}", cfg.shm_base, seq);
+    if (!cfg.cgroup_base.empty()) cgroup_ = fmt::format("{}/s{}", cfg.cgroup_base, seq);
   }
 
   RunOutcome run() {
@@ -175,6 +177,7 @@ class ScenarioRun {
         shm_.clear();
       }
     }
+    if (!cgroup_.empty() && ::mkdir(cgroup_.c_str(), 0755) != 0) cgroup_.clear();  // fall back to /proc scans
     scope_.marker = marker_;
     scope_.sandbox_tmp = tmp_;
     scope_.sandbox_shm = shm_;
@@ -247,6 +250,10 @@ class ScenarioRun {
       arg(tmp_);
       arg("--private-shm");
       arg(shm_);
+    }
+    if (!cgroup_.empty()) {
+      arg("--cgroup");
+      arg(cgroup_);
     }
     arg("--ranks");
     arg(std::to_string(sc_.world_size));
@@ -406,6 +413,12 @@ class ScenarioRun {
         res_.timeline.started_ns = to_long(f[3]);
         scope_.rank_pid = rank_pid_;
         seen_pids_.insert(rank_pid_);
+        if (!cgroup_.empty()) {
+          // The rank joined the scenario's cgroup before exec — unless the
+          // machine refused; then (or if it is already gone) scan /proc.
+          auto members = sys::cgroup_procs(cgroup_);
+          cgroup_in_use_ = std::find(members.begin(), members.end(), rank_pid_) != members.end();
+        }
         if (passed) {
           // The shepherd opened it before it could reap the rank: it names the
           // rank even when the rank is already gone and its PID reused.
@@ -537,7 +550,7 @@ class ScenarioRun {
   // ignore it) to be gone, so the rank finds the same world on every run.
   void signal_group(int signo) {
     std::vector<sys::Pidfd> targets;
-    for (auto& p : sys::scan_processes())
+    for (auto& p : scenario_table())
       if (p.pgrp == rank_pid_ && p.pid != rank_pid_)
         if (auto pfd = sys::open_verified(p.pid, p.starttime)) targets.push_back(std::move(*pfd));
     std::vector<bool> dies;
@@ -617,6 +630,19 @@ class ScenarioRun {
     return sys::list_tree(tmp_).empty() && (scope_.sandbox_shm.empty() || sys::list_tree(shm_).empty());
   }
 
+  // The processes of the scenario and their stats: the cgroup's list when it
+  // is in use (a few reads, however busy the machine), else every process on
+  // the machine (the tree below the shepherd is picked out by the caller).
+  // Zombies have left the cgroup: a zombie with a live parent still shows
+  // through its parent, and the final audit of a failing scenario scans /proc.
+  std::vector<sys::ProcStat> scenario_table() const {
+    if (!cgroup_in_use_) return sys::scan_processes();
+    std::vector<sys::ProcStat> out;
+    for (int pid : sys::cgroup_procs(cgroup_))
+      if (auto st = sys::read_stat(pid)) out.push_back(std::move(*st));
+    return out;
+  }
+
   // Whether everything the scenario created is gone. Opens a pidfd for every
   // process still alive so that its exit wakes the loop.
   bool reclaimed(std::int64_t now) {
@@ -632,7 +658,7 @@ class ScenarioRun {
   }
 
   bool reclaimed_once(std::int64_t now, bool& stable) {
-    auto table = sys::scan_processes();
+    auto table = scenario_table();
     std::map<int, const sys::ProcStat*> live;
     for (int pid : sys::descendants(table, shepherd_pid_)) {
       auto it = std::find_if(table.begin(), table.end(), [&](auto& p) { return p.pid == pid; });
@@ -709,6 +735,7 @@ class ScenarioRun {
           interrupted_ || hang_ || !rank_exited() ||
           std::any_of(res_.leaks.begin(), res_.leaks.end(),
                       [](const Leak& l) { return l.kind == LeakKind::process || l.kind == LeakKind::zombie; });
+      if (anything_left && cgroup_in_use_) sys::cgroup_kill(cgroup_);
       for (int round = 0; anything_left && round < 50; ++round) {
         auto table = sys::scan_processes();
         auto desc = sys::descendants(table, shepherd_pid_);
@@ -728,6 +755,8 @@ class ScenarioRun {
       ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shepherd_pfd_->fd()), &info, WEXITED);
       shepherd_proc_.reset();
     }
+    // Empty now: the shepherd reaped every process of the scenario.
+    if (!cgroup_.empty()) ::rmdir(cgroup_.c_str());
     probe_.reset();
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
@@ -737,7 +766,8 @@ class ScenarioRun {
   const Scenario& sc_;
   const SupervisorConfig& cfg_;
   ScenarioResult res_;
-  std::string root_, tmp_, shm_, log_, marker_;
+  std::string root_, tmp_, shm_, log_, marker_, cgroup_;
+  bool cgroup_in_use_ = false;
   audit::AuditScope scope_;
   std::vector<std::unique_ptr<audit::Auditor>> auditors_;
   audit::HandleAuditor handles_;

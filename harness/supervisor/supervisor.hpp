@@ -16,6 +16,8 @@ struct SupervisorConfig {
   std::string sandbox_base;     // private 0700 directory holding every scenario's sandbox
   std::string shm_base;         // prefix for private /dev/shm directories ("/dev/shm/reclaim.PID")
   bool private_tmp = true;      // try a private /tmp and /dev/shm per scenario (mount namespace)
+  std::string cgroup_base;      // a cgroup v2 directory for the run: each scenario gets a child
+                                // listing exactly its processes; empty: find them by scanning /proc
   int abort_fd = -1;            // readable when the run is interrupted: stop, clean up, return
 };
 

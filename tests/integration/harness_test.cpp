@@ -13,6 +13,7 @@
 
 #include "reclaim_cli.hpp"
 #include "suite/filter.hpp"
+#include "sys/cgroup.hpp"
 
 namespace reclaim::testing {
 namespace {
@@ -139,6 +140,8 @@ struct FixtureTable {
   std::vector<std::string> target;  // the fixture's command; "--bug VARIANT" is appended
   std::string slow_variant;         // the variant whose hangs need a shorter timeout
   std::string slow_timeout;
+  std::string timeout = "5s";       // every other variant's timeout
+  std::string filter = "";          // only these scenarios (gtest-style), when the whole suite is too slow
 };
 
 const FixtureTable kCppTable{"## Expected results", kStandard, {kWorkerPool}, "hang-in-cleanup", "500ms"};
@@ -147,6 +150,17 @@ const FixtureTable kPythonTable{"## Expected results: python",
                                 {"/usr/bin/python3", kSource + "/fixtures/python/mp_datamodule.py"},
                                 "nondaemon-process",
                                 "2s"};
+// torch: each rank imports torch (about 1.2 s of CPU, several seconds of wall
+// time on a loaded 2-core machine), so the timeout is generous and the variants
+// run on the first training batch only (the documented table covers the whole
+// suite; the good variant runs it whole below).
+const FixtureTable kTorchTable{"## Expected results: torch",
+                               kSource + "/scenarios/torch.toml",
+                               {"/usr/bin/python3", kSource + "/fixtures/python/torch_datamodule.py"},
+                               "nondaemon-process",
+                               "15s",
+                               "60s",
+                               "fit/none:fit/train_batch#1/*"};
 
 std::vector<std::string> variants(const FixtureTable& table) {
   std::vector<std::string> out;
@@ -163,14 +177,20 @@ void check_variant(const FixtureTable& table, const std::string& variant) {
   const std::string report_path = dir.path() + "/r.json";
   // The documented run: short grace and timeout keep failing scenarios quick.
   std::vector<std::string> args = {"run", table.suite, "-j", "2", "--json", report_path, "--grace", "150ms",
-                                   "--timeout", variant == table.slow_variant ? table.slow_timeout : "5s",
-                                   "--kill-after", "100ms", "--"};
+                                   "--timeout", variant == table.slow_variant ? table.slow_timeout : table.timeout,
+                                   "--kill-after", "100ms"};
+  std::vector<std::string> list_args = {"list", table.suite};
+  if (!table.filter.empty()) {
+    args.insert(args.end(), {"--filter", table.filter});
+    list_args.insert(list_args.end(), {"--filter", table.filter});
+  }
+  args.push_back("--");
   args.insert(args.end(), table.target.begin(), table.target.end());
   args.insert(args.end(), {"--bug", variant});
   auto r = run_reclaim(args);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   auto outcomes = outcome_by_id(load_json(report_path));
-  auto listed = run_reclaim({"list", table.suite});
+  auto listed = run_reclaim(list_args);
   ASSERT_EQ(outcomes.size(), static_cast<std::size_t>(std::count(listed.out.begin(), listed.out.end(), '\n')))
       << r.err;
 
@@ -216,9 +236,28 @@ TEST(FixtureTableTest, PythonFixturePassesItsSuite) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+class TorchBugVariantTest : public ::testing::TestWithParam<std::string> {};
+TEST_P(TorchBugVariantTest, CaughtInExactlyTheDocumentedScenarios) { check_variant(kTorchTable, GetParam()); }
+INSTANTIATE_TEST_SUITE_P(TorchFixtureTable, TorchBugVariantTest, ::testing::ValuesIn(variants(kTorchTable)),
+                         test_name);
+
+// The good variant on a real torch DataLoader passes the whole suite, at the
+// suite's own grace and timeout.
+TEST(FixtureTableTest, TorchFixturePassesItsSuite) {
+  TempDir dir;
+  std::vector<std::string> args = {"run", kTorchTable.suite, "-j", "2", "--json", dir.path() + "/r.json", "--"};
+  args.insert(args.end(), kTorchTable.target.begin(), kTorchTable.target.end());
+  auto r = run_reclaim(args);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  json report = load_json(dir.path() + "/r.json");
+  EXPECT_EQ(report["summary"]["total"], 23);
+  EXPECT_EQ(report["summary"]["passed"], 23);
+}
+
 TEST(FixtureTableTest, EveryVariantOfTheFixtureIsDocumented) {
   EXPECT_EQ(variants(kCppTable).size(), 9u);
   EXPECT_EQ(variants(kPythonTable).size(), 4u);
+  EXPECT_EQ(variants(kTorchTable).size(), 3u);
 }
 
 // ---- determinism ---------------------------------------------------------------
@@ -261,6 +300,10 @@ TEST(InterruptTest, SigintStopsCleansUpAndKeepsFinishedResults) {
   ASSERT_FALSE(base.empty());
   EXPECT_THAT(dir_entries(sandbox.path(), "reclaim."), ::testing::IsEmpty());
   for (const auto& s : dir_entries("/dev/shm", base + ".")) ADD_FAILURE() << "left in /dev/shm: " << s;
+  const std::string cgroups = sys::cgroup2_mount();
+  if (!cgroups.empty()) {
+    EXPECT_NE(::access((cgroups + "/" + base).c_str(), F_OK), 0) << "cgroup left: " << base;
+  }
   json j = load_json(report);
   EXPECT_TRUE(j["summary"]["interrupted"].get<bool>());
   EXPECT_GE(j["scenarios"].size(), 3u);

@@ -10,7 +10,9 @@
 // a pidfd per rank, reaps every orphan and reports each exit.
 //
 // Usage (internal; started by the supervisor):
-//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR] --ranks N -- EXE ARGS...
+//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR] [--cgroup DIR] --ranks N -- EXE ARGS...
+// With --cgroup, every rank joins the cgroup v2 directory DIR before exec, so
+// the cgroup lists exactly the scenario's processes (the shepherd stays out).
 // Descriptors: 3 = SOCK_SEQPACKET channel to the supervisor; 4 .. 4+N-1 = the
 // control sockets of ranks 0 .. N-1 (each rank receives its own as fd 3).
 // Channel messages (one per packet):
@@ -177,8 +179,13 @@ std::string private_tmp(const std::string& host_tmp, const std::string& host_shm
 
 // Runs in the rank between fork and exec: only async-signal-safe calls.
 struct RankExecSetup {
+  int cgroup_procs_fd = -1;  // the scenario cgroup's cgroup.procs, or -1
+
   template <class Launcher>
   bp2::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
+    // Joining the cgroup may fail (no cgroup v2, no permission): the
+    // supervisor checks membership and falls back to scanning /proc.
+    if (cgroup_procs_fd >= 0) (void)!::write(cgroup_procs_fd, "0", 1);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -193,7 +200,7 @@ struct RankExecSetup {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string host_tmp, host_shm;
+  std::string host_tmp, host_shm, cgroup;
   int ranks = 1;
   int i = 1;
   for (; i < argc; ++i) {
@@ -201,6 +208,7 @@ int main(int argc, char** argv) {
     if (a == "--private-tmp" && i + 1 < argc) host_tmp = argv[++i];
     else if (a == "--private-shm" && i + 1 < argc) host_shm = argv[++i];
     else if (a == "--ranks" && i + 1 < argc) ranks = std::atoi(argv[++i]);
+    else if (a == "--cgroup" && i + 1 < argc) cgroup = argv[++i];
     else if (a == "--") { ++i; break; }
     else {
       std::fprintf(stderr, "reclaim-shepherd: unexpected argument '%s' (internal program of reclaim)\n", argv[i]);
@@ -263,6 +271,8 @@ int main(int argc, char** argv) {
   for (int k = i; k < argc; ++k) rank_argv.push_back(argv[k]);
   rank_argv.push_back(nullptr);
 
+  const int cgroup_procs_fd =
+      cgroup.empty() ? -1 : ::open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
   asio::io_context ctx;
   // The launcher's exact type: Boost.Process 1.81's converting move to
   // bp2::process leaves members uninitialised.
@@ -286,7 +296,7 @@ int main(int argc, char** argv) {
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     for (int fd : keep_fds) launcher.fd_whitelist.push_back(fd);
     auto proc = launcher(ctx, ec, exec_path, rank_argv.data(),
-                         reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{});
+                         reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{cgroup_procs_fd});
     if (ec) {
       send_packet("SPAWNFAIL " + rs + " " + std::to_string(ec.value()) + " " + ec.message());
       continue;
