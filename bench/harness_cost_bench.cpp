@@ -212,7 +212,7 @@ void bm_inotify_wakeup(benchmark::State& state) {
   ::close(cmd[1]);
   ::waitpid(remover, nullptr, 0);
   for (int fd : {cmd[0], stamp[0], stamp[1], in}) ::close(fd);
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 }
 
 // ---- control channel -------------------------------------------------------------
@@ -356,6 +356,7 @@ void bm_scenario_with_population(benchmark::State& state) {
   config.shepherd_path = kBinaryDir + "/reclaim-shepherd";
   config.sandbox_base = base.dir;
   config.shm_base = base.shm_prefix;
+  config.cgroup_base = base.cgroup;
   config.private_tmp = ::geteuid() == 0;
   std::uint64_t seq = 0;
   double latency_sum = 0;
@@ -371,7 +372,7 @@ void bm_scenario_with_population(benchmark::State& state) {
     state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
   }
   state.counters["reclaim_latency_ms"] = latency_sum / static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 }
 
 // ---- memory of a long run --------------------------------------------------------
@@ -431,7 +432,7 @@ void bm_run_all_memory(benchmark::State& state) {
   state.counters["scenarios"] = static_cast<double>(count);
   state.counters["rss_growth_mb"] = growth;
   state.counters["peak_rss_mb"] = peak;
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 }
 
 }  // namespace

@@ -131,8 +131,7 @@ void on_alarm(int) { g_alarm = 1; }
 class FloorRunner {
  public:
   explicit FloorRunner(std::string program) : program_(std::move(program)) {
-    auto base = engine::make_sandbox_base();
-    base_ = base.dir;
+    base_ = engine::make_sandbox_base();
     // One inotify instance for the whole benchmark, one watch per run (it
     // goes away with the run's directory). Closing an inotify instance waits
     // for the kernel's fsnotify clean-up: up to ~15 ms here, and when that
@@ -151,7 +150,7 @@ class FloorRunner {
   }
   ~FloorRunner() {
     if (inotify_ >= 0) ::close(inotify_);
-    sys::remove_tree(base_);
+    engine::remove_sandbox_base(base_);
   }
   FloorRunner(const FloorRunner&) = delete;
   FloorRunner& operator=(const FloorRunner&) = delete;
@@ -159,7 +158,7 @@ class FloorRunner {
   FloorRun run(FloorFault fault) {
     FloorRun r;
     const std::int64_t t0 = now_ns();
-    const std::string dir = fmt::format("{}/f{}", base_, seq_++);
+    const std::string dir = fmt::format("{}/f{}", base_.dir, seq_++);
     if (::mkdir(dir.c_str(), 0700) != 0) return fail(r, fmt::format("mkdir {}: {}", dir, std::strerror(errno)));
 
     int wd = -1;
@@ -302,7 +301,7 @@ class FloorRunner {
   }
 
   std::string program_;
-  std::string base_;
+  engine::SandboxBase base_;
   int inotify_ = -1;
   std::vector<std::string> env_;
   std::uint64_t seq_ = 0;
@@ -395,6 +394,7 @@ void bm_harness(benchmark::State& state, const std::string& name, const std::str
   config.shepherd_path = kBinaryDir + "/reclaim-shepherd";
   config.sandbox_base = base.dir;
   config.shm_base = base.shm_prefix;
+  config.cgroup_base = base.cgroup;
   config.private_tmp = ::geteuid() == 0;
   std::uint64_t seq = 0;
   PhaseMeans phases;
@@ -428,7 +428,7 @@ void bm_harness(benchmark::State& state, const std::string& name, const std::str
       phases.add("reclaim_latency_ms", outcome.result.reclaim_latency_ms());
   }
   phases.report(state);
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 }
 
 // ---- scan cost ---------------------------------------------------------------
@@ -517,7 +517,7 @@ void bm_treewatch_close(benchmark::State& state, CloseOrder order) {
         .push_back(ms);
     if (order == CloseOrder::before_remove) sys::remove_tree(dir);
   }
-  sys::remove_tree(base.dir);
+  engine::remove_sandbox_base(base);
 }
 
 // ---- summary -----------------------------------------------------------------
