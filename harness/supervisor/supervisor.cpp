@@ -178,6 +178,18 @@ class ScenarioRun {
       }
     }
     if (!cgroup_.empty() && ::mkdir(cgroup_.c_str(), 0755) != 0) cgroup_.clear();  // fall back to /proc scans
+    if (!shm_.empty()) {
+      // Where the target's own directories under /tmp reappear inside its
+      // private /tmp: empty directories, part of the baseline, never leaks.
+      char cwd[4096];
+      for (const auto& dir : directories_to_carry(sc_.target, ::getcwd(cwd, sizeof cwd) ? cwd : "")) {
+        std::string name = dir.substr(5);
+        if (::mkdir((tmp_ + "/" + name).c_str(), 0755) == 0) {
+          carry_.push_back(dir);
+          carried_names_.push_back(name);
+        }
+      }
+    }
     scope_.marker = marker_;
     scope_.sandbox_tmp = tmp_;
     scope_.sandbox_shm = shm_;
@@ -251,6 +263,10 @@ class ScenarioRun {
       arg("--private-shm");
       arg(shm_);
     }
+    for (const auto& dir : carry_) {
+      arg("--carry");
+      arg(dir);
+    }
     if (!cgroup_.empty()) {
       arg("--cgroup");
       arg(cgroup_);
@@ -280,7 +296,8 @@ class ScenarioRun {
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     const int out = log ? log.get() : STDERR_FILENO;
     Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    auto proc = launcher(*io_, ec, cfg_.shepherd_path, argv.data(), launch::BindFd{0, devnull.get()},
+    // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
+    auto proc = launcher(io_->get_executor(), ec, cfg_.shepherd_path, argv.data(), launch::BindFd{0, devnull.get()},
                          launch::BindFd{1, out}, launch::BindFd{2, out},
                          launch::BindFd{3, chan_child.get()}, launch::BindFd{4, probe_child.get()});
     if (ec) return fail(fmt::format("starting {}: {}", cfg_.shepherd_path, ec.message()));
@@ -627,7 +644,10 @@ class ScenarioRun {
   }
 
   bool files_empty() const {
-    return sys::list_tree(tmp_).empty() && (scope_.sandbox_shm.empty() || sys::list_tree(shm_).empty());
+    for (const auto& e : sys::list_tree(tmp_))
+      if (e.type != "dir" || std::find(carried_names_.begin(), carried_names_.end(), e.path) == carried_names_.end())
+        return false;
+    return scope_.sandbox_shm.empty() || sys::list_tree(shm_).empty();
   }
 
   // The processes of the scenario and their stats: the cgroup's list when it
@@ -768,6 +788,7 @@ class ScenarioRun {
   ScenarioResult res_;
   std::string root_, tmp_, shm_, log_, marker_, cgroup_;
   bool cgroup_in_use_ = false;
+  std::vector<std::string> carry_, carried_names_;  // host dirs under /tmp bound into the private /tmp
   audit::AuditScope scope_;
   std::vector<std::unique_ptr<audit::Auditor>> auditors_;
   audit::HandleAuditor handles_;
@@ -818,10 +839,20 @@ std::optional<std::string> resolve_executable(const std::string& name) {
 
 std::string private_tmp_obstacle(const Target& target) {
   for (const auto& a : target.argv)
-    if (under(a, "/tmp") || under(a, "/dev/shm"))
-      if (&a != &target.argv.front())
-        return fmt::format("the command line names {}, which a private /tmp would hide", a);
+    if (under(a, "/dev/shm")) return fmt::format("the command line names {}, which a private /dev/shm would hide", a);
   return {};
+}
+
+std::vector<std::string> directories_to_carry(const Target& target, const std::string& cwd) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& path) {
+    if (!under(path, "/tmp") || path.size() <= 5) return;
+    std::string top = path.substr(0, path.find('/', 5));
+    if (top.size() > 5 && std::find(out.begin(), out.end(), top) == out.end()) out.push_back(top);
+  };
+  for (const auto& a : target.argv) add(a);
+  add(cwd);
+  return out;
 }
 
 RunOutcome run_scenario(const Scenario& scenario, std::uint64_t seq, const SupervisorConfig& config) {

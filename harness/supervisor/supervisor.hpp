@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/model.hpp"
 
@@ -25,10 +26,16 @@ struct SupervisorConfig {
 // first executable match on PATH. nullopt when there is none.
 std::optional<std::string> resolve_executable(const std::string& name);
 
-// Whether a scenario's target can get a private /tmp: no absolute path of the
-// command line may live under /tmp or /dev/shm (the mount would hide it).
-// Returns an empty string when it can, else the reason it cannot.
+// Whether a scenario's target can get a private /tmp and /dev/shm: no path of
+// its command line may live under /dev/shm (the mount would hide it). Paths
+// under /tmp are fine: see directories_to_carry. Returns an empty string when
+// it can, else the reason it cannot.
 std::string private_tmp_obstacle(const Target& target);
+
+// The top-level directories under /tmp ("/tmp/x") that the target's command
+// line or working directory `cwd` lives in: the shepherd binds them back into
+// the scenario's private /tmp at their own paths.
+std::vector<std::string> directories_to_carry(const Target& target, const std::string& cwd);
 
 // Runs `scenario` to its verdict. `seq` makes the sandbox name unique within
 // the run. Never throws for anything the target does; a harness failure is

@@ -402,6 +402,25 @@ TEST(SandboxTest, HardCodedTmpPathIsCaughtInThePrivateTmp) {
   EXPECT_NE(::access("/dev/shm/hardcoded-shm", F_OK), 0);
 }
 
+TEST(SandboxTest, TargetLivingUnderTmpStillGetsAPrivateTmp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private /tmp needs root";
+  // A build tree under /tmp (CI clones there) must not cost the private /tmp:
+  // its directory is bound back into the scenario's own /tmp.
+  char templ[] = "/tmp/reclaim-under-tmp.XXXXXX";
+  ASSERT_NE(::mkdtemp(templ), nullptr);
+  const std::string dir = templ;
+  // The program and the module it loads both live there.
+  const std::string host = dir + "/reclaim-host";
+  const std::string module = dir + "/libworker_pool_module.so";
+  const std::string bin = RECLAIM_BINARY_DIR;
+  ASSERT_EQ(std::system(("cp '" + bin + "/reclaim-host' '" + bin + "/fixtures/libworker_pool_module.so' '" + dir + "'").c_str()), 0);
+  auto r = run_reclaim({"run", kSmoke, "-j", "2", "--", host, module});
+  std::system(("rm -rf '" + dir + "'").c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("no private /tmp")));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("unavailable")));
+}
+
 TEST(SandboxTest, PlantedSymlinkDoesNotMakeTheHarnessDeleteItsTarget) {
   TempDir dir;
   const std::string outside = dir.path() + "/precious";

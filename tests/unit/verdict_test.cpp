@@ -138,3 +138,18 @@ TEST(ResolveExecutableTest, SearchesPathOnlyForBareNames) {
 
 }  // namespace
 }  // namespace reclaim::supervisor
+
+namespace reclaim::supervisor {
+namespace {
+
+TEST(PrivateTmpTest, CarriesTheTargetsDirectoriesUnderTmp) {
+  Target t{{"/tmp/ci/build/fixtures/worker_pool", "--bug", "x", "/tmp/ci/fixtures/python/a.py", "/tmpfoo/x", "/tmp"}};
+  EXPECT_EQ(directories_to_carry(t, "/work/main"), (std::vector<std::string>{"/tmp/ci"}));
+  EXPECT_EQ(directories_to_carry(t, "/tmp/other/sub"), (std::vector<std::string>{"/tmp/ci", "/tmp/other"}));
+  EXPECT_TRUE(directories_to_carry(Target{{"/usr/bin/python3", "x.py"}}, "/work").empty());
+  EXPECT_EQ(private_tmp_obstacle(t), "");
+  EXPECT_NE(private_tmp_obstacle(Target{{"/bin/cat", "/dev/shm/x"}}), "");
+}
+
+}  // namespace
+}  // namespace reclaim::supervisor

@@ -10,7 +10,8 @@
 // a pidfd per rank, reaps every orphan and reports each exit.
 //
 // Usage (internal; started by the supervisor):
-//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR] [--cgroup DIR] --ranks N -- EXE ARGS...
+//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
+//                    --ranks N -- EXE ARGS...
 // With --cgroup, every rank joins the cgroup v2 directory DIR before exec, so
 // the cgroup lists exactly the scenario's processes (the shepherd stays out).
 // Descriptors: 3 = SOCK_SEQPACKET channel to the supervisor; 4 .. 4+N-1 = the
@@ -166,15 +167,51 @@ void shutdown_scenario() {
   }
 }
 
-std::string private_tmp(const std::string& host_tmp, const std::string& host_shm) {
+// `carry`: host directories under /tmp that the target needs (its program or
+// script lives there) and that the private /tmp would hide; each is bound back
+// at its own path, onto an empty directory the supervisor made in the sandbox.
+std::string private_tmp(const std::string& host_tmp, const std::string& host_shm,
+                        const std::vector<std::string>& carry) {
   if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     return std::string("making / private: ") + std::strerror(errno);
-  if (mount(host_tmp.c_str(), "/tmp", nullptr, MS_BIND, nullptr) != 0)
-    return std::string("bind mount over /tmp: ") + std::strerror(errno);
-  if (mount(host_shm.c_str(), "/dev/shm", nullptr, MS_BIND, nullptr) != 0)
-    return std::string("bind mount over /dev/shm: ") + std::strerror(errno);
-  return {};
+  // Opened inside the new namespace (a bind mount's source must belong to it)
+  // and before /tmp is covered.
+  std::vector<int> carried;
+  std::string error;
+  for (const auto& dir : carry) {
+    int fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      error = "opening " + dir + ": " + std::strerror(errno);
+      break;
+    }
+    carried.push_back(fd);
+  }
+  bool tmp_mounted = false, shm_mounted = false;
+  if (error.empty()) {
+    if (mount(host_tmp.c_str(), "/tmp", nullptr, MS_BIND, nullptr) != 0)
+      error = std::string("bind mount over /tmp: ") + std::strerror(errno);
+    else
+      tmp_mounted = true;
+  }
+  if (error.empty()) {
+    if (mount(host_shm.c_str(), "/dev/shm", nullptr, MS_BIND, nullptr) != 0)
+      error = std::string("bind mount over /dev/shm: ") + std::strerror(errno);
+    else
+      shm_mounted = true;
+  }
+  for (std::size_t k = 0; error.empty() && k < carry.size(); ++k) {
+    std::string from = "/proc/self/fd/" + std::to_string(carried[k]);
+    if (mount(from.c_str(), carry[k].c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      error = "bind mount of " + carry[k] + ": " + std::strerror(errno);
+  }
+  for (int fd : carried) close(fd);
+  if (!error.empty()) {
+    // Give the scenario the host's view back rather than a half-private one.
+    if (tmp_mounted) umount2("/tmp", MNT_DETACH);
+    if (shm_mounted) umount2("/dev/shm", MNT_DETACH);
+  }
+  return error;
 }
 
 // Runs in the rank between fork and exec: only async-signal-safe calls.
@@ -201,6 +238,7 @@ struct RankExecSetup {
 
 int main(int argc, char** argv) {
   std::string host_tmp, host_shm, cgroup;
+  std::vector<std::string> carry;
   int ranks = 1;
   int i = 1;
   for (; i < argc; ++i) {
@@ -209,6 +247,7 @@ int main(int argc, char** argv) {
     else if (a == "--private-shm" && i + 1 < argc) host_shm = argv[++i];
     else if (a == "--ranks" && i + 1 < argc) ranks = std::atoi(argv[++i]);
     else if (a == "--cgroup" && i + 1 < argc) cgroup = argv[++i];
+    else if (a == "--carry" && i + 1 < argc) carry.emplace_back(argv[++i]);
     else if (a == "--") { ++i; break; }
     else {
       std::fprintf(stderr, "reclaim-shepherd: unexpected argument '%s' (internal program of reclaim)\n", argv[i]);
@@ -251,7 +290,7 @@ int main(int argc, char** argv) {
       exec_path = "/proc/self/fd/" + std::to_string(exe_fd);
       keep_fds.push_back(exe_fd);
     }
-    reason = private_tmp(host_tmp, host_shm);
+    reason = private_tmp(host_tmp, host_shm, carry);
     ns = reason.empty();
     if (!ns) exec_path = argv[i];
   }
@@ -295,7 +334,8 @@ int main(int argc, char** argv) {
     bp2::error_code ec;
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     for (int fd : keep_fds) launcher.fd_whitelist.push_back(fd);
-    auto proc = launcher(ctx, ec, exec_path, rank_argv.data(),
+    // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
+    auto proc = launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(),
                          reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{cgroup_procs_fd});
     if (ec) {
       send_packet("SPAWNFAIL " + rs + " " + std::to_string(ec.value()) + " " + ec.message());
