@@ -7,6 +7,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -778,9 +782,35 @@ class ScenarioRun {
     // Empty now: the shepherd reaped every process of the scenario.
     if (!cgroup_.empty()) ::rmdir(cgroup_.c_str());
     probe_.reset();
+    remove_machine_wide_leaks();
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
     if (res_.rank_exit.exited == false && rank_exited()) res_.rank_exit.exited = true;
+  }
+
+  // What the scenario left outside its sandbox, once recorded, is removed too:
+  // SysV IPC objects, and /dev/shm entries when there was no private /dev/shm.
+  void remove_machine_wide_leaks() {
+    auto detail = [](const Leak& l, std::string_view key) -> std::string {
+      for (auto& [k, v] : l.details)
+        if (k == key) return v;
+      return {};
+    };
+    for (const auto& l : res_.leaks) {
+      if (l.kind == LeakKind::sysv_ipc) {
+        const std::string ipc = detail(l, "ipc");
+        const int id = std::atoi(detail(l, "id").c_str());
+        if (ipc == "shm") ::shmctl(id, IPC_RMID, nullptr);
+        else if (ipc == "sem") ::semctl(id, 0, IPC_RMID);
+        else if (ipc == "msg") ::msgctl(id, IPC_RMID, nullptr);
+      } else if (l.kind == LeakKind::shm && detail(l, "root") == "/dev/shm") {
+        const std::string path = detail(l, "path");
+        if (path.empty() || path.find("..") != std::string::npos) continue;
+        // Symlink-safe: an entry is unlinked, a directory removed without following links.
+        if (detail(l, "type") == "dir") sys::remove_tree("/dev/shm/" + path);
+        else ::unlinkat(AT_FDCWD, ("/dev/shm/" + path).c_str(), 0);
+      }
+    }
   }
 
   const Scenario& sc_;
