@@ -421,6 +421,19 @@ TEST(SandboxTest, TargetLivingUnderTmpStillGetsAPrivateTmp) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("unavailable")));
 }
 
+TEST(SandboxTest, WithoutPrivateShmLeakedHostObjectsAreRecordedThenRemoved) {
+  TempDir dir;
+  const std::string name = "reclaim-test-host-leak-" + std::to_string(::getpid());
+  const std::string suite = dir.path() + "/s.toml";
+  std::ofstream(suite) << "[target]\ncommand = [\"/bin/sh\", \"-c\", \"echo x > /dev/shm/" << name
+                       << "\"]\n[expect]\ncontract = \"none\"\ngrace = \"100ms\"\n[[matrix]]\nentries = [\"fit\"]\n";
+  auto r = run_reclaim({"run", suite, "--no-private-tmp"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("shm dev/shm/" + name));
+  EXPECT_NE(::access(("/dev/shm/" + name).c_str(), F_OK), 0) << "the harness left the leaked object on the machine";
+  ::unlink(("/dev/shm/" + name).c_str());
+}
+
 TEST(SandboxTest, PlantedSymlinkDoesNotMakeTheHarnessDeleteItsTarget) {
   TempDir dir;
   const std::string outside = dir.path() + "/precious";
