@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -189,6 +190,37 @@ int check_runnable(const Options& o, const std::vector<Scenario>& scenarios) {
   return 0;
 }
 
+// The supervisor set-up shared by `run` and `bench`: the shepherd next to
+// this program, and whether scenarios get a private /tmp and /dev/shm (the
+// reason they do not goes to `obstacle`). Returns 0 or an exit code.
+int configure_supervisor(const Options& o, const Target& target, supervisor::SupervisorConfig& cfg,
+                         std::string& obstacle) {
+  cfg.shepherd_path = self_dir() + "/reclaim-shepherd";
+  if (::access(cfg.shepherd_path.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "reclaim: %s is missing: it is built next to reclaim\n", cfg.shepherd_path.c_str());
+    return kExitHarness;
+  }
+  if (o.no_private_tmp) obstacle = "--no-private-tmp";
+  else if (::geteuid() != 0) obstacle = "a mount namespace needs root";
+  else obstacle = supervisor::private_tmp_obstacle(target);
+  cfg.private_tmp = obstacle.empty();
+  return 0;
+}
+
+// A fresh sandbox base (directory, /dev/shm prefix, cgroup) named in `cfg`.
+std::optional<engine::SandboxBase> open_sandbox(supervisor::SupervisorConfig& cfg) {
+  try {
+    auto base = engine::make_sandbox_base();
+    cfg.sandbox_base = base.dir;
+    cfg.shm_base = base.shm_prefix;
+    cfg.cgroup_base = base.cgroup;
+    return base;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "reclaim: %s\n", e.what());
+    return std::nullopt;
+  }
+}
+
 int cmd_run(const Options& o, const std::string& argv0) {
   suite::Suite s;
   auto scenarios = load(o, s);
@@ -199,16 +231,8 @@ int cmd_run(const Options& o, const std::string& argv0) {
   engine::EngineOptions eo;
   eo.jobs = std::max(1, o.jobs);
   auto& cfg = eo.supervisor;
-  cfg.shepherd_path = self_dir() + "/reclaim-shepherd";
-  if (::access(cfg.shepherd_path.c_str(), X_OK) != 0) {
-    std::fprintf(stderr, "reclaim: %s is missing: it is built next to reclaim\n", cfg.shepherd_path.c_str());
-    return kExitHarness;
-  }
   std::string obstacle;
-  if (o.no_private_tmp) obstacle = "--no-private-tmp";
-  else if (::geteuid() != 0) obstacle = "a mount namespace needs root";
-  else obstacle = supervisor::private_tmp_obstacle(scenarios.front().target);
-  cfg.private_tmp = obstacle.empty();
+  if (int rc = configure_supervisor(o, scenarios.front().target, cfg, obstacle)) return rc;
   if (!cfg.private_tmp && eo.jobs > 1) {
     // /dev/shm is machine-wide: without a private one per scenario its
     // objects cannot be attributed, so scenarios run one at a time.
@@ -244,16 +268,9 @@ int cmd_run(const Options& o, const std::string& argv0) {
 
   InterruptWatch interrupts;
   cfg.abort_fd = interrupts.abort_fd();
-  engine::SandboxBase base;
-  try {
-    base = engine::make_sandbox_base();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "reclaim: %s\n", e.what());
-    return kExitHarness;
-  }
-  cfg.sandbox_base = base.dir;
-  cfg.shm_base = base.shm_prefix;
-  cfg.cgroup_base = base.cgroup;
+  auto sandbox = open_sandbox(cfg);
+  if (!sandbox) return kExitHarness;
+  const engine::SandboxBase& base = *sandbox;
 
   report::RunInfo info;
   info.suite_path = o.suite_path;
@@ -301,29 +318,14 @@ int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
   }
 
   auto& cfg = bo.supervisor;
-  cfg.shepherd_path = self_dir() + "/reclaim-shepherd";
-  if (::access(cfg.shepherd_path.c_str(), X_OK) != 0) {
-    std::fprintf(stderr, "reclaim: %s is missing: it is built next to reclaim\n", cfg.shepherd_path.c_str());
-    return kExitHarness;
-  }
   std::string obstacle;
-  if (o.no_private_tmp) obstacle = "--no-private-tmp";
-  else if (::geteuid() != 0) obstacle = "a mount namespace needs root";
-  else obstacle = supervisor::private_tmp_obstacle(bo.scenarios.front().target);
-  cfg.private_tmp = obstacle.empty();
+  if (int rc = configure_supervisor(o, bo.scenarios.front().target, cfg, obstacle)) return rc;
 
   InterruptWatch interrupts;
   cfg.abort_fd = interrupts.abort_fd();
-  engine::SandboxBase base;
-  try {
-    base = engine::make_sandbox_base();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "reclaim: %s\n", e.what());
-    return kExitHarness;
-  }
-  cfg.sandbox_base = base.dir;
-  cfg.shm_base = base.shm_prefix;
-  cfg.cgroup_base = base.cgroup;
+  auto sandbox = open_sandbox(cfg);
+  if (!sandbox) return kExitHarness;
+  const engine::SandboxBase& base = *sandbox;
   const int rc = cli::run_bench(bo, argv0);
   engine::remove_sandbox_base(base);
   if (int sig = interrupts.signal()) return 128 + sig;
