@@ -151,15 +151,23 @@ class Run {
   Run(Probe& probe, DataModule& module, const Options& options)
       : probe_(probe), module_(module), o_(options), entry_(stage_name(options.stage)) {}
 
+  // With several ranks the harness brokers Lightning's collectives: the
+  // barriers around prepare_data and setup, "run-stage", one per batch (the
+  // step's all-reduce) and a last one after teardown (the process group's
+  // destruction). A failed rank turns a collective into an exception here.
   void execute() {
     if (is_local_rank_zero()) {
       probe_.hook("prepare_data");
       module_.prepare_data();
       point("prepare_data");
     }
+    collective("prepare_data");
+    collective("pre_setup");
     probe_.hook("setup");
     module_.setup(o_.stage);
     point("setup");
+    collective("post_setup");
+    collective("run-stage");
 
     switch (o_.stage) {
       case Stage::fit: fit(); break;
@@ -173,6 +181,7 @@ class Run {
     probe_.hook("teardown");
     point("teardown");
     module_.teardown(o_.stage);
+    collective("teardown");
   }
 
  private:
@@ -210,7 +219,14 @@ class Run {
       std::optional<Batch> batch = loader.next();
       if (!batch) return;
       point(batch_hook);  // the step would use the batch here
+      collective(std::string(batch_hook) + "#" + std::to_string(probe_.occurrences(entry_, batch_hook)));
     }
+  }
+
+  void collective(const std::string& name) {
+    BarrierResult r = probe_.barrier(name);
+    if (!r.ok) throw std::runtime_error("collective '" + name + "' failed: " + r.why);
+    check_interrupt();
   }
 
   void point(const char* hook) {

@@ -128,8 +128,35 @@ bool Fault::rank_can_react() const {
     case FaultKind::signal:
       if (target == SignalTarget::worker) return true;  // surfaces as an exception in the rank
       return signo == SIGINT || signo == SIGTERM;       // turned into a graceful interrupt
+    case FaultKind::crash:
+    case FaultKind::exit:
+    case FaultKind::hang:
+      return false;
+    case FaultKind::disconnect:
+      return false;  // it runs on, but nothing it does can be observed any more
   }
   return false;
+}
+
+bool is_rank_failure(const Fault& f) {
+  return f.kind == FaultKind::crash || f.kind == FaultKind::exit || f.kind == FaultKind::hang ||
+         f.kind == FaultKind::disconnect;
+}
+
+std::string_view to_string(Launcher l) {
+  switch (l) {
+    case Launcher::torchrun: return "torchrun";
+    case Launcher::lightning_ddp: return "lightning-ddp";
+    case Launcher::none: return "none";
+    case Launcher::mpirun: return "mpirun";
+  }
+  return "?";
+}
+
+std::optional<Launcher> parse_launcher(std::string_view s) {
+  for (Launcher l : {Launcher::torchrun, Launcher::lightning_ddp, Launcher::none, Launcher::mpirun})
+    if (to_string(l) == s) return l;
+  return std::nullopt;
 }
 
 int parse_signal(std::string_view s) {
@@ -156,6 +183,10 @@ std::string to_string(const Fault& f) {
   switch (f.kind) {
     case FaultKind::none: return "none";
     case FaultKind::exception: return "exception";
+    case FaultKind::crash: return "crash";
+    case FaultKind::exit: return "exit";
+    case FaultKind::hang: return "hang";
+    case FaultKind::disconnect: return "disconnect";
     case FaultKind::signal: {
       std::string name = signal_name(f.signo);
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -170,6 +201,10 @@ std::string to_string(const Fault& f) {
 std::optional<Fault> parse_fault(std::string_view s) {
   if (s == "none") return Fault{};
   if (s == "exception") return Fault{FaultKind::exception, 0, SignalTarget::rank};
+  if (s == "crash") return Fault{FaultKind::crash, SIGKILL, SignalTarget::rank};
+  if (s == "exit") return Fault{FaultKind::exit, 0, SignalTarget::rank};
+  if (s == "hang") return Fault{FaultKind::hang, 0, SignalTarget::rank};
+  if (s == "disconnect") return Fault{FaultKind::disconnect, 0, SignalTarget::rank};
   SignalTarget target = SignalTarget::rank;
   if (s.substr(0, 3) == "pg-") {
     target = SignalTarget::group;

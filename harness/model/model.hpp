@@ -74,6 +74,11 @@ enum class FaultKind {
   none,       // no fault: the success path
   exception,  // the rank raises an exception at the point
   signal,     // a signal sent through pidfds to a target
+  // Rank failures (multi-rank scenarios; they also run with one rank):
+  crash,       // SIGKILL to the failing rank
+  exit,        // the failing rank leaves at once with exit code 1, running no cleanup
+  hang,        // the failing rank stops at the point and never answers again
+  disconnect,  // the failing rank's control channel drops (as a lost store connection)
 };
 
 enum class SignalTarget {
@@ -98,7 +103,8 @@ struct Fault {
 
 // Names: "none", "exception", "sigterm", "sigint", "sigkill", "sigsegv",
 // "sigabrt", "sighup", "sigquit", "sigusr1", "sigusr2"; "pg-sigterm" targets the
-// process group; "worker-sigkill" one worker.
+// process group; "worker-sigkill" one worker; rank failures "crash", "exit",
+// "hang", "disconnect".
 std::string to_string(const Fault& f);
 std::optional<Fault> parse_fault(std::string_view s);
 // Signal names without target: "sigterm" -> SIGTERM. 0 when unknown.
@@ -108,6 +114,21 @@ std::string signal_name(int signo);  // "SIGTERM"
 // Whether a fault can land at a hook: worker faults only at batch points,
 // where loader workers exist.
 bool fault_valid_at(const Fault& f, Hook h);
+
+// Whether a fault is a rank failure (crash, exit, hang, disconnect).
+bool is_rank_failure(const Fault& f);
+
+// ---- launchers ----------------------------------------------------------------
+
+// What happens to the surviving ranks once one rank has failed.
+enum class Launcher {
+  torchrun,      // SIGTERM to each surviving rank's process group, shutdown_timeout, then SIGKILL
+  lightning_ddp, // SIGKILL to every surviving rank (Lightning's ddp script launcher)
+  none,          // nothing: survivors must notice on their own (abort or collective timeout)
+  mpirun,        // the ranks are started by OpenMPI's mpirun, which handles a failure itself
+};
+std::string_view to_string(Launcher l);  // "torchrun", "lightning-ddp", "none", "mpirun"
+std::optional<Launcher> parse_launcher(std::string_view s);
 
 // ---- expectations ------------------------------------------------------------
 
@@ -124,6 +145,13 @@ struct Expectations {
   std::chrono::milliseconds timeout{10000}; // the rank must exit within this after it started
   std::chrono::milliseconds kill_after{1000};  // SIGTERM -> SIGKILL escalation at the deadline
   Contract contract = Contract::lightning;
+  // Multi-rank: a collective where some rank has not arrived this long after
+  // the first one did declares the missing ranks hung (NCCL's and gloo's
+  // collective timeout, short enough for a test suite).
+  std::chrono::milliseconds collective_timeout{2000};
+  Launcher launcher = Launcher::torchrun;
+  // torchrun's TORCH_ELASTIC_SHUTDOWN_TIMEOUT: SIGTERM -> SIGKILL for survivors.
+  std::chrono::milliseconds shutdown_timeout{30000};
 };
 
 // ---- scenarios -------------------------------------------------------------
@@ -160,7 +188,7 @@ std::string_view to_string(LeakKind k);
 // target, ...) as key/value strings, written as-is into JSON.
 struct Leak {
   LeakKind kind = LeakKind::process;
-  int rank = 0;
+  int rank = 0;  // the rank it is attributed to; -1 when no rank can be named
   std::string what;
   std::vector<std::pair<std::string, std::string>> details;
 };
@@ -191,14 +219,28 @@ struct ExitStatus {
   std::string describe() const;  // "exit 0", "killed by SIGTERM"
 };
 
+// What one rank of a scenario did.
+struct RankResult {
+  int rank = 0;
+  int pid = 0;
+  ExitStatus exit;
+  std::vector<std::string> hooks;     // hooks it entered, in order
+  std::int64_t on_exception_ns = 0;   // when it reported on_exception
+  std::int64_t exited_ns = 0;         // its pidfd became readable
+  bool failed = false;                // it is (one of) the rank(s) whose failure stopped the world
+  std::string failure;                // how it failed ("exit 1", "hung at collective 'post_setup'", ...)
+};
+
 struct ScenarioResult {
   Scenario scenario;
   Verdict verdict = Verdict::error;
   std::vector<Leak> leaks;
   std::vector<Violation> violations;
-  std::vector<std::string> hooks;  // hooks that ran, in order ("setup", "on_exception", ...)
-  Timeline timeline;
-  ExitStatus rank_exit;
+  std::vector<std::string> hooks;  // hooks the failing rank ran, in order ("setup", "on_exception", ...)
+  Timeline timeline;               // rank_exited_ns: when the last rank exited
+  ExitStatus rank_exit;            // the failing rank's
+  std::vector<RankResult> ranks;   // one per rank, rank 0 first
+  std::int64_t world_failed_ns = 0;  // multi-rank: when the harness saw a rank fail
   std::vector<std::string> notes;  // e.g. "private /tmp unavailable: ..."
   std::string error;               // for verdict error / hang: what went wrong
   std::string repro;               // command that reproduces just this scenario

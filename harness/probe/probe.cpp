@@ -2,13 +2,19 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstddef>
+#include <initializer_list>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <pthread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 namespace reclaim {
@@ -54,7 +60,7 @@ std::int64_t monotonic_ns() {
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Probe::Probe(int fd, int rank) : fd_(fd), rank_(rank) {
+Probe::Probe(int fd, int rank, int world_size) : fd_(fd), rank_(rank), world_size_(world_size < 1 ? 1 : world_size) {
   if (fd_ < 0) return;
   int flags = ::fcntl(fd_, F_GETFD);
   if (flags < 0) {
@@ -66,6 +72,81 @@ Probe::Probe(int fd, int rank) : fd_(fd), rank_(rank) {
   register_control_fd(fd_);
 }
 
+namespace {
+
+int env_int(std::initializer_list<const char*> names, int fallback) {
+  for (const char* name : names) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') continue;
+    int out = 0;
+    std::string_view s(v);
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (ec == std::errc{} && p == s.data() + s.size()) return out;
+  }
+  return fallback;
+}
+
+// Connects to "unix:PATH", "unix:@NAME" or "tcp:HOST:PORT"; -1 with errno set.
+int connect_to(std::string_view spec) {
+  if (spec.substr(0, 5) == "unix:") {
+    std::string_view path = spec.substr(5);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+    if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+    else ++len;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+      int e = errno;
+      ::close(fd);
+      errno = e;
+      return -1;
+    }
+    return fd;
+  }
+  if (spec.substr(0, 4) == "tcp:") {
+    std::string_view hp = spec.substr(4);
+    auto colon = hp.rfind(':');
+    if (colon == std::string_view::npos) {
+      errno = EINVAL;
+      return -1;
+    }
+    std::string host(hp.substr(0, colon)), port(hp.substr(colon + 1));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || res == nullptr) {
+      errno = EHOSTUNREACH;
+      return -1;
+    }
+    int fd = -1;
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) continue;
+      if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+      ::close(fd);
+      fd = -1;
+    }
+    ::freeaddrinfo(res);
+    if (fd >= 0) {
+      int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // one line per round trip
+    }
+    return fd;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+}  // namespace
+
 Probe Probe::from_environment() {
   const char* control = std::getenv("RECLAIM_CONTROL");
   if (control == nullptr || *control == '\0') return Probe();
@@ -75,22 +156,32 @@ Probe Probe::from_environment() {
     auto digits = spec.substr(3);
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
     if (ec != std::errc{} || p != digits.data() + digits.size() || fd < 0) fd = -1;
-  }
-  if (fd < 0) {
-    std::fprintf(stderr, "reclaim probe: unsupported RECLAIM_CONTROL '%s'; probe inactive\n", control);
+    if (fd < 0) {
+      std::fprintf(stderr, "reclaim probe: unsupported RECLAIM_CONTROL '%s'; probe inactive\n", control);
+      return Probe();
+    }
+  } else if (spec.substr(0, 5) == "unix:" || spec.substr(0, 4) == "tcp:") {
+    fd = connect_to(spec);
+    if (fd < 0) {
+      std::fprintf(stderr, "reclaim probe: cannot reach the harness at '%s': %s; probe inactive\n", control,
+                   std::strerror(errno));
+      return Probe();
+    }
+  } else {
+    std::fprintf(stderr, "reclaim probe: unsupported RECLAIM_CONTROL '%s' (fd:N, unix:PATH, tcp:HOST:PORT); probe inactive\n",
+                 control);
     return Probe();
   }
-  int rank = 0;
-  if (const char* r = std::getenv("RECLAIM_RANK")) {
-    std::string_view s(r);
-    std::from_chars(s.data(), s.data() + s.size(), rank);
-  }
-  return Probe(fd, rank);
+  int rank = env_int({"RECLAIM_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK"}, 0);
+  int world = env_int({"RECLAIM_WORLD_SIZE", "WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}, 1);
+  return Probe(fd, rank, world);
 }
 
 Probe::Probe(Probe&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       rank_(other.rank_),
+      world_size_(other.world_size_),
+      lost_(other.lost_),
       in_(std::move(other.in_)),
       armed_(std::move(other.armed_)),
       counts_(std::move(other.counts_)) {}
@@ -103,6 +194,8 @@ Probe& Probe::operator=(Probe&& other) noexcept {
     }
     fd_ = std::exchange(other.fd_, -1);
     rank_ = other.rank_;
+    world_size_ = other.world_size_;
+    lost_ = other.lost_;
     in_ = std::move(other.in_);
     armed_ = std::move(other.armed_);
     counts_ = std::move(other.counts_);
@@ -124,6 +217,7 @@ void Probe::deactivate(std::string_view why) {
   unregister_control_fd(fd_);
   ::close(fd_);
   fd_ = -1;
+  lost_ = true;
 }
 
 void Probe::send_line(const wire::Message& m) {
@@ -257,6 +351,24 @@ void Probe::event(std::string_view name, std::string_view text) {
   std::size_t room = wire::kMaxLine - 32 - name.size();
   if (clean.size() > room) clean.resize(room);
   send_line(wire::Event{std::string(name), monotonic_ns(), clean});
+}
+
+BarrierResult Probe::barrier(std::string_view name) {
+  if (world_size_ <= 1) return {};
+  if (fd_ < 0) {
+    if (lost_) return {false, "the control channel to the harness is lost: this rank cannot take part in collectives"};
+    return {};
+  }
+  send_line(wire::Barrier{std::string(name)});
+  while (auto m = receive()) {
+    if (std::holds_alternative<wire::Go>(*m)) return {};
+    if (auto* a = std::get_if<wire::Abort>(&*m)) return {false, a->text};
+    if (auto* e = std::get_if<wire::Error>(&*m)) {
+      deactivate("harness error: " + e->text);
+      break;
+    }
+  }
+  return {false, "the control channel to the harness is lost: this rank cannot take part in collectives"};
 }
 
 void Probe::bye(int code) {

@@ -36,6 +36,12 @@ enum class DirectiveKind {
   hang,   // block forever; the harness will kill the rank
 };
 
+// The outcome of a collective: every rank arrived, or the world failed.
+struct BarrierResult {
+  bool ok = true;
+  std::string why;  // when !ok: what the harness said (which rank failed)
+};
+
 struct Directive {
   DirectiveKind kind = DirectiveKind::go;
   std::string type;  // for raise: "RuntimeError", "KeyboardInterrupt", ...
@@ -49,11 +55,17 @@ class Probe {
   Probe() = default;
 
   // Adopts a connected stream socket `fd` (sets FD_CLOEXEC on it) as the control
-  // channel of rank `rank`. A negative fd gives an inactive probe.
-  Probe(int fd, int rank);
+  // channel of rank `rank` in a world of `world_size` ranks. A negative fd
+  // gives an inactive probe.
+  Probe(int fd, int rank, int world_size = 1);
 
-  // Reads RECLAIM_CONTROL ("fd:N") and RECLAIM_RANK. Absent variable: inactive.
-  // A malformed value is reported on stderr and gives an inactive probe.
+  // Reads RECLAIM_CONTROL and the rank and world size. The control address is
+  // "fd:N" (an inherited socket), "unix:PATH" ("unix:@NAME": abstract) or
+  // "tcp:HOST:PORT" (a launcher such as mpirun started the rank). The rank is
+  // RECLAIM_RANK, else RANK, OMPI_COMM_WORLD_RANK or PMI_RANK; the world size
+  // RECLAIM_WORLD_SIZE, else WORLD_SIZE, OMPI_COMM_WORLD_SIZE or PMI_SIZE.
+  // Absent RECLAIM_CONTROL: inactive. A malformed or unreachable address is
+  // reported on stderr and gives an inactive probe.
   static Probe from_environment();
 
   Probe(Probe&& other) noexcept;
@@ -87,6 +99,16 @@ class Probe {
   // BYE code.
   void bye(int code);
 
+  // BARRIER name — a collective of all ranks (`prepare_data`, `post_setup`,
+  // `train_batch#3`, ...); waits until every rank arrived (ok) or the harness
+  // answers ABORT because a rank failed. With one rank, or a probe that never
+  // had a harness, it returns ok at once. A probe whose channel broke returns
+  // !ok: a rank that lost its rendezvous cannot take part in collectives.
+  BarrierResult barrier(std::string_view name);
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+
   // Whether (entry, point) was armed at HELLO ("fit", "train_batch#2").
   bool armed(std::string_view entry, std::string_view point) const;
 
@@ -101,6 +123,8 @@ class Probe {
 
   int fd_ = -1;
   int rank_ = 0;
+  int world_size_ = 1;
+  bool lost_ = false;  // it had a channel, and the channel broke
   wire::LineBuffer in_;
   std::set<std::pair<std::string, std::string>, std::less<>> armed_;
   std::map<std::pair<std::string, std::string>, int, std::less<>> counts_;

@@ -42,6 +42,8 @@ std::string encode(const Message& m) {
           [](const AuditRequest& a) { return fmt::format("AUDIT {}\n", a.label); },
           [](const Event& e) { return fmt::format("EVENT {} {} {}\n", e.name, e.t_ns, e.text); },
           [](const Bye& b) { return fmt::format("BYE {}\n", b.code); },
+          [](const Barrier& b) { return fmt::format("BARRIER {}\n", b.name); },
+          [](const Abort& a) { return fmt::format("ABORT {}\n", a.text); },
           [](const Welcome& w) { return fmt::format("WELCOME {}\n", w.version); },
           [](const Arm& a) { return fmt::format("ARM {} {}\n", a.entry, a.point); },
           [](const Go&) { return std::string("GO\n"); },
@@ -85,9 +87,10 @@ Message decode(std::string_view line) {
     if (type == "AT") return At{std::string(a[0]), std::string(a[1])};
     return Arm{std::string(a[0]), std::string(a[1])};
   }
-  if (type == "AUDIT") {
+  if (type == "AUDIT" || type == "BARRIER") {
     auto a = fields(rest, 1, &rest);
     if (a.size() != 1 || !rest.empty()) return malformed;
+    if (type == "BARRIER") return Barrier{std::string(a[0])};
     return AuditRequest{std::string(a[0])};
   }
   if (type == "EVENT") {
@@ -122,6 +125,7 @@ Message decode(std::string_view line) {
     return Raise{std::string(a[0]), std::string(rest)};
   }
   if (type == "ERR") return Error{std::string(rest)};
+  if (type == "ABORT") return Abort{std::string(rest)};
   return Unknown{std::string(line), false};
 }
 

@@ -21,6 +21,7 @@ struct At { std::string entry; std::string point; };
 struct AuditRequest { std::string label; };
 struct Event { std::string name; std::int64_t t_ns = 0; std::string text; };
 struct Bye { int code = 0; };
+struct Barrier { std::string name; };  // multi-rank: wait for every rank here
 
 // ---- harness -> rank ----
 struct Welcome { std::string version; };
@@ -31,12 +32,13 @@ struct Exit { int code = 0; };
 struct Hang {};
 struct Audited { int leaks = 0; };
 struct Error { std::string text; };
+struct Abort { std::string text; };  // answer to BARRIER: another rank failed
 
 // A line the decoder did not understand: unknown type (to be ignored) or malformed.
 struct Unknown { std::string line; bool malformed = false; };
 
-using Message = std::variant<Hello, HookEntered, At, AuditRequest, Event, Bye, Welcome, Arm, Go,
-                             Raise, Exit, Hang, Audited, Error, Unknown>;
+using Message = std::variant<Hello, HookEntered, At, AuditRequest, Event, Bye, Barrier, Welcome, Arm, Go,
+                             Raise, Exit, Hang, Audited, Error, Abort, Unknown>;
 
 // Encodes one message as a line, including the trailing '\n'.
 std::string encode(const Message& m);

@@ -100,8 +100,12 @@ std::vector<std::string> point_hook_names() {
   return names;
 }
 
+const std::vector<std::string> kExpectKeys{"grace",    "timeout",          "kill_after",        "contract",
+                                           "launcher", "shutdown_timeout", "collective_timeout"};
+constexpr int kMaxWorldSize = 1024;
+
 std::vector<std::string> fault_names() {
-  std::vector<std::string> names{"exception"};
+  std::vector<std::string> names{"exception", "crash", "exit", "hang", "disconnect"};
   for (auto prefix : kSignalTargetPrefixes)
     for (auto sig : kCommonSignals) {
       std::string name = std::string(prefix) + std::string(sig);
@@ -189,7 +193,7 @@ class Parser {
       }
     }
     if (const toml::table* t = table(doc, "expect")) {
-      check_keys(*t, "[expect]", {"grace", "timeout", "kill_after", "contract"});
+      check_keys(*t, "[expect]", kExpectKeys);
       suite.expect = read_expectations(*t, suite.expect);
     }
 
@@ -323,7 +327,8 @@ class Parser {
       got = std::string(type_name(*n));
     }
     if (!d) fail(n->source(), fmt::format("{} for '{}', got {}", kDurationHint, key, got));
-    if (key == "timeout" && d->count() == 0) fail(n->source(), "'timeout' must be greater than 0");
+    if ((key == "timeout" || key == "collective_timeout") && d->count() == 0)
+      fail(n->source(), fmt::format("'{}' must be greater than 0", key));
     return d;
   }
 
@@ -332,6 +337,16 @@ class Parser {
     if (auto d = duration(t, "grace")) base.grace = *d;
     if (auto d = duration(t, "timeout")) base.timeout = *d;
     if (auto d = duration(t, "kill_after")) base.kill_after = *d;
+    if (auto d = duration(t, "collective_timeout")) base.collective_timeout = *d;
+    if (auto d = duration(t, "shutdown_timeout")) base.shutdown_timeout = *d;
+    if (auto name = string_value(t, "launcher")) {
+      auto l = parse_launcher(*name);
+      if (!l)
+        fail(t.get("launcher")->source(),
+             fmt::format("unknown launcher '{}'{}", *name,
+                         did_you_mean(*name, {"torchrun", "lightning-ddp", "none", "mpirun"})));
+      base.launcher = *l;
+    }
     if (auto name = string_value(t, "contract")) {
       auto c = parse_contract(*name);
       if (!c)
@@ -465,15 +480,35 @@ class Parser {
   }
 
   void expand(const toml::table& m, const Suite& suite, std::vector<Scenario>& out) const {
-    check_keys(m, "[[matrix]]",
-               {"entries", "points", "batches", "faults", "normal", "world_sizes", "grace", "timeout",
-                "kill_after", "contract"});
+    std::vector<std::string> keys{"entries", "points", "batches", "faults", "normal", "world_sizes", "ranks"};
+    keys.insert(keys.end(), kExpectKeys.begin(), kExpectKeys.end());
+    check_keys(m, "[[matrix]]", keys);
     const Expectations expect = read_expectations(m, suite.expect);
     const std::vector<Entry> entries = read_entries(m);
 
-    if (auto sizes = positive_ints(m, "world_sizes", 1 << 16)) {
+    std::vector<int> world_sizes{1};
+    if (auto sizes = positive_ints(m, "world_sizes", kMaxWorldSize)) {
+      world_sizes.clear();
       for (auto& ws : *sizes)
-        if (ws.value != 1) fail(ws.where, "multi-rank suites are not supported yet");
+        if (std::find(world_sizes.begin(), world_sizes.end(), ws.value) == world_sizes.end())
+          world_sizes.push_back(ws.value);
+    }
+    // The failing rank: 0, 1, ... from the front, -1 for the last rank, -2 the
+    // one before it. A rank beyond a world size is skipped for that size.
+    std::vector<int> rank_specs{0};
+    if (const toml::node* n = m.get("ranks")) {
+      const toml::array* a = n->as_array();
+      if (!a || a->empty())
+        fail(n->source(), fmt::format("expected a non-empty array of integers for 'ranks' (0 = first, -1 = last), got {}",
+                                      type_name(*n)));
+      rank_specs.clear();
+      for (const toml::node& e : *a) {
+        const auto* i = e.as_integer();
+        if (!i || i->get() < -kMaxWorldSize || i->get() >= kMaxWorldSize)
+          fail(e.source(), fmt::format("expected an integer rank for 'ranks' (0 = first, -1 = last), found {}",
+                                       i ? std::to_string(i->get()) : std::string(type_name(e))));
+        rank_specs.push_back(static_cast<int>(i->get()));
+      }
     }
 
     std::vector<int> batches{1};
@@ -496,13 +531,13 @@ class Parser {
     if (faults.empty() && !normal)
       fail(m.source(), "this [[matrix]] defines no scenarios: it has no faults and normal = false");
 
-    auto make = [&](Entry entry, std::optional<Point> point, Fault fault) {
+    auto make = [&](Entry entry, std::optional<Point> point, Fault fault, int ws, int rank) {
       Scenario s;
       s.entry = entry;
       s.point = point;
       s.fault = fault;
-      s.world_size = 1;
-      s.rank = 0;
+      s.world_size = ws;
+      s.rank = rank;
       s.expect = expect;
       s.target = suite.target;
       out.push_back(std::move(s));
@@ -510,12 +545,27 @@ class Parser {
 
     std::vector<std::size_t> landed(faults.size(), 0);
     for (Entry entry : entries) {
-      if (normal) make(entry, std::nullopt, Fault{});
+      if (normal)
+        for (int ws : world_sizes) make(entry, std::nullopt, Fault{}, ws, 0);
       for (const Point& p : points_for(entry, specs, batches)) {
         for (std::size_t i = 0; i < faults.size(); ++i) {
           if (!fault_valid_at(faults[i].value, p.hook)) continue;
-          make(entry, p, faults[i].value);
-          ++landed[i];
+          for (int ws : world_sizes) {
+            // Only a collective notices a hung rank: with one rank there is none.
+            if (faults[i].value.kind == FaultKind::hang && ws == 1) continue;
+            std::vector<int> ranks;
+            for (int spec : rank_specs) {
+              int r = spec < 0 ? ws + spec : spec;
+              if (r < 0 || r >= ws || std::find(ranks.begin(), ranks.end(), r) != ranks.end()) continue;
+              // prepare_data runs on local rank 0 only (Lightning's prepare_data_per_node).
+              if (p.hook == Hook::prepare_data && r != 0) continue;
+              ranks.push_back(r);
+            }
+            for (int r : ranks) {
+              make(entry, p, faults[i].value, ws, r);
+              ++landed[i];
+            }
+          }
         }
       }
     }
@@ -524,9 +574,12 @@ class Parser {
     for (std::size_t i = 0; i < faults.size(); ++i) {
       if (landed[i] > 0) continue;
       bool worker = faults[i].value.kind == FaultKind::signal && faults[i].value.target == SignalTarget::worker;
+      bool hang = faults[i].value.kind == FaultKind::hang;
       fail(faults[i].where, fmt::format("fault '{}' can land at none of the points of this [[matrix]]{}",
                                         to_string(faults[i].value),
-                                        worker ? " (worker faults need a batch point)" : ""));
+                                        worker ? " (worker faults need a batch point)"
+                                        : hang ? " (a hang needs world_sizes above 1: only a collective notices it)"
+                                               : ""));
     }
   }
 

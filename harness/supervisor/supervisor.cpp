@@ -11,6 +11,8 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,11 +145,64 @@ std::string tail_lines(const std::string& path, std::size_t max_lines) {
   return std::string(pos == std::string_view::npos ? t : t.substr(pos + 1));
 }
 
+// A free TCP port on the loopback interface, for MASTER_PORT: bound with port
+// 0 and released, as torchrun does. 0 when none could be had.
+int free_loopback_port() {
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) return 0;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+  socklen_t len = sizeof addr;
+  if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+// Descriptors the shepherd receives, placed at their numbers between fork and
+// exec. The sources must not lie in the range of the targets (the caller
+// moves them above it), so no dup2 overwrites a source still to be placed.
+struct BindFds {
+  std::vector<std::pair<int, int>> map;  // (target, source)
+
+  bp2::error_code on_setup(bp2::posix::default_launcher& launcher, const bp2::filesystem::path&,
+                           const char* const*) {
+    for (auto& [target, source] : map) launcher.fd_whitelist.push_back(target);
+    return {};
+  }
+  bp2::error_code on_exec_setup(bp2::posix::default_launcher&, const bp2::filesystem::path&, const char* const*) {
+    for (auto& [target, source] : map)
+      if (::dup2(source, target) == -1) return {errno, bp2::system_category()};
+    return {};
+  }
+};
+
+// One rank of a scenario, as the supervisor follows it.
+struct RankState {
+  int rank = 0;
+  std::optional<sys::Pidfd> pfd;
+  Fd probe;                  // the harness's end of the rank's control channel
+  wire::LineBuffer buf;
+  bool hello = false;
+  int probe_pid = 0;
+  std::optional<int> bye;    // the code of its BYE
+  audit::HandleAuditor handles;
+  RankResult out;
+  bool status_known = false; // the shepherd reported its exit status
+  bool settled = false;      // exit judged: completed or failed
+  bool waiting = false;      // blocked in a collective
+  int collectives = 0;       // collectives it entered
+  bool killed = false;       // SIGKILLed by the launcher policy or the deadline
+
+  bool exited() const { return out.exited_ns != 0; }
+};
+
 // One scenario from sandbox to verdict.
 class ScenarioRun {
  public:
   ScenarioRun(const Scenario& sc, std::uint64_t seq, const SupervisorConfig& cfg)
-      : sc_(sc), cfg_(cfg) {
+      : sc_(sc), cfg_(cfg), ranks_(static_cast<std::size_t>(std::max(1, sc.world_size))) {
     res_.scenario = sc;
     root_ = fmt::format("{}/s{}", cfg.sandbox_base, seq);
     tmp_ = root_ + "/tmp";
@@ -155,6 +210,7 @@ class ScenarioRun {
     marker_ = fmt::format("RECLAIM_MARKER={}.{}", ::getpid(), seq);
     if (cfg.private_tmp) shm_ = fmt::format("{}.s{}", cfg.shm_base, seq);
     if (!cfg.cgroup_base.empty()) cgroup_ = fmt::format("{}/s{}", cfg.cgroup_base, seq);
+    for (std::size_t k = 0; k < ranks_.size(); ++k) ranks_[k].rank = ranks_[k].out.rank = static_cast<int>(k);
   }
 
   RunOutcome run() {
@@ -165,6 +221,11 @@ class ScenarioRun {
   }
 
  private:
+  int world() const { return static_cast<int>(ranks_.size()); }
+  bool multi() const { return ranks_.size() > 1; }
+  RankState& failing() { return ranks_[static_cast<std::size_t>(std::clamp(sc_.rank, 0, world() - 1))]; }
+  std::string rank_cgroup(int k) const { return fmt::format("{}/r{}", cgroup_, k); }
+
   // ---- set-up -----------------------------------------------------------------
 
   bool fail(std::string what) {
@@ -181,7 +242,16 @@ class ScenarioRun {
         shm_.clear();
       }
     }
-    if (!cgroup_.empty() && ::mkdir(cgroup_.c_str(), 0755) != 0) cgroup_.clear();  // fall back to /proc scans
+    if (!cgroup_.empty()) {
+      // One child cgroup per rank: every process a rank starts stays in it,
+      // which names the rank of each leftover process exactly.
+      bool ok = ::mkdir(cgroup_.c_str(), 0755) == 0;
+      for (int k = 0; ok && k < world(); ++k) ok = ::mkdir(rank_cgroup(k).c_str(), 0755) == 0;
+      if (!ok) {
+        remove_cgroups();
+        cgroup_.clear();  // fall back to /proc scans
+      }
+    }
     if (!shm_.empty()) {
       // Where the target's own directories under /tmp reappear inside its
       // private /tmp: empty directories, part of the baseline, never leaks.
@@ -190,8 +260,17 @@ class ScenarioRun {
         std::string name = dir.substr(5);
         if (::mkdir((tmp_ + "/" + name).c_str(), 0755) == 0) {
           carry_.push_back(dir);
-          carried_names_.push_back(name);
+          baseline_dirs_.push_back(name);
         }
+      }
+    }
+    if (multi()) {
+      // Each rank's TMPDIR: what a rank leaves there is attributed to it.
+      for (int k = 0; k < world(); ++k) {
+        std::string name = fmt::format("rank-{}", k);
+        if (::mkdir((tmp_ + "/" + name).c_str(), 0700) != 0)
+          return fail(fmt::format("sandbox {}/{}: {}", tmp_, name, std::strerror(errno)));
+        baseline_dirs_.push_back(name);
       }
     }
     scope_.marker = marker_;
@@ -215,7 +294,8 @@ class ScenarioRun {
 
   std::vector<std::string> rank_environment() const {
     static const char* const kOwned[] = {"TMPDIR=", "TMP=", "TEMP=", "RECLAIM_", "RANK=", "WORLD_SIZE=",
-                                         "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT="};
+                                         "LOCAL_RANK=", "LOCAL_WORLD_SIZE=", "MASTER_ADDR=", "MASTER_PORT=",
+                                         "GROUP_RANK=", "ROLE_RANK=", "ROLE_WORLD_SIZE="};
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
       std::string_view v(*e);
@@ -223,8 +303,8 @@ class ScenarioRun {
                                [&](const char* k) { return v.substr(0, std::strlen(k)) == k; });
       if (!owned) env.emplace_back(v);
     }
-    // With a private /tmp the shepherd keeps these; without, it rewrites them
-    // to the sandbox's host path.
+    // With a private /tmp the shepherd keeps these (and appends /rank-K for
+    // several ranks); without, it rewrites them to the sandbox's host path.
     std::string tmp = "/tmp";
     if (shm_.empty()) tmp = tmp_;
     env.push_back("TMPDIR=" + tmp);
@@ -234,10 +314,13 @@ class ScenarioRun {
     env.push_back("RECLAIM_SCENARIO=" + sc_.id());
     env.push_back(marker_);
     env.push_back(fmt::format("RECLAIM_ENTRY={}", to_string(sc_.entry)));
-    env.push_back(fmt::format("RECLAIM_WORLD_SIZE={}", sc_.world_size));
-    env.push_back(fmt::format("WORLD_SIZE={}", sc_.world_size));
-    env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", sc_.world_size));
+    env.push_back(fmt::format("RECLAIM_WORLD_SIZE={}", world()));
+    // torchrun's variables; RANK and LOCAL_RANK are set per rank by the shepherd.
+    env.push_back(fmt::format("WORLD_SIZE={}", world()));
+    env.push_back(fmt::format("LOCAL_WORLD_SIZE={}", world()));
+    env.push_back("GROUP_RANK=0");
     env.push_back("MASTER_ADDR=127.0.0.1");
+    env.push_back(fmt::format("MASTER_PORT={}", master_port_));
     return env;
   }
 
@@ -248,16 +331,35 @@ class ScenarioRun {
     if (!exe)
       return fail(fmt::format("the target '{}' is not an executable file{}", sc_.target.argv[0],
                               sc_.target.argv[0].find('/') == std::string::npos ? " on PATH" : ""));
-    int chan[2], probe[2];
+    master_port_ = free_loopback_port();
+    const int n = world();
+    // Child-side descriptors are moved above every target number first.
+    const int floor = 3 + 1 + n + 8;
+    auto high = [&](int fd) {
+      int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, floor);
+      ::close(fd);
+      return moved;
+    };
+    int chan[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) != 0)
       return fail(fmt::format("socketpair: {}", std::strerror(errno)));
     chan_ = Fd(chan[0]);
-    Fd chan_child(chan[1]);
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, probe) != 0)
-      return fail(fmt::format("socketpair: {}", std::strerror(errno)));
-    probe_ = Fd(probe[0]);
-    Fd probe_child(probe[1]);
+    Fd chan_child(high(chan[1]));
+    std::vector<Fd> probe_children;
+    for (auto& r : ranks_) {
+      int probe[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, probe) != 0)
+        return fail(fmt::format("socketpair: {}", std::strerror(errno)));
+      r.probe = Fd(probe[0]);
+      probe_children.emplace_back(high(probe[1]));
+    }
     Fd log(::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (log) log = Fd(high(log.release()));
+    if (devnull) devnull = Fd(high(devnull.release()));
+    if (!chan_child || !devnull ||
+        std::any_of(probe_children.begin(), probe_children.end(), [](const Fd& f) { return !f; }))
+      return fail(fmt::format("descriptors for the shepherd: {}", std::strerror(errno)));
 
     std::vector<std::string> args;
     auto arg = [&](std::string a) { args.push_back(std::move(a)); };
@@ -276,7 +378,7 @@ class ScenarioRun {
       arg(cgroup_);
     }
     arg("--ranks");
-    arg(std::to_string(sc_.world_size));
+    arg(std::to_string(n));
     arg("--");
     arg(*exe);
     for (std::size_t i = 1; i < sc_.target.argv.size(); ++i) arg(sc_.target.argv[i]);
@@ -299,11 +401,11 @@ class ScenarioRun {
     bp2::error_code ec;
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     const int out = log ? log.get() : STDERR_FILENO;
-    Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    BindFds fds;
+    fds.map = {{0, devnull.get()}, {1, out}, {2, out}, {3, chan_child.get()}};
+    for (int k = 0; k < n; ++k) fds.map.emplace_back(4 + k, probe_children[static_cast<std::size_t>(k)].get());
     // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
-    auto proc = launcher(io_->get_executor(), ec, cfg_.shepherd_path, argv.data(), launch::BindFd{0, devnull.get()},
-                         launch::BindFd{1, out}, launch::BindFd{2, out},
-                         launch::BindFd{3, chan_child.get()}, launch::BindFd{4, probe_child.get()});
+    auto proc = launcher(io_->get_executor(), ec, cfg_.shepherd_path, argv.data(), std::move(fds));
     if (ec) return fail(fmt::format("starting {}: {}", cfg_.shepherd_path, ec.message()));
     shepherd_pid_ = proc.id();
     shepherd_proc_.emplace(std::move(proc));
@@ -318,6 +420,14 @@ class ScenarioRun {
 
   // ---- the event loop ---------------------------------------------------------
 
+  bool all_spawned() const {
+    return std::all_of(ranks_.begin(), ranks_.end(), [](const RankState& r) { return r.pfd.has_value(); });
+  }
+  bool all_exited() const {
+    return std::all_of(ranks_.begin(), ranks_.end(), [](const RankState& r) { return r.exited(); });
+  }
+  bool ranks_done() const { return res_.timeline.rank_exited_ns != 0; }
+
   void loop() {
     for (;;) {
       std::vector<pollfd> fds;
@@ -326,8 +436,11 @@ class ScenarioRun {
         return fds.size() - 1;
       };
       const std::size_t i_chan = chan_ ? add(chan_.get()) : SIZE_MAX;
-      const std::size_t i_probe = probe_ ? add(probe_.get()) : SIZE_MAX;
-      const std::size_t i_rank = rank_pfd_ && !rank_exited() ? add(rank_pfd_->fd()) : SIZE_MAX;
+      std::vector<std::size_t> i_probe(ranks_.size(), SIZE_MAX), i_rank(ranks_.size(), SIZE_MAX);
+      for (std::size_t k = 0; k < ranks_.size(); ++k) {
+        if (ranks_[k].probe) i_probe[k] = add(ranks_[k].probe.get());
+        if (ranks_[k].pfd && !ranks_[k].exited()) i_rank[k] = add(ranks_[k].pfd->fd());
+      }
       const std::size_t i_tmp = add(tmp_watch_->fd());
       const std::size_t i_shm = shm_watch_ ? add(shm_watch_->fd()) : SIZE_MAX;
       const std::size_t i_abort = cfg_.abort_fd >= 0 ? add(cfg_.abort_fd) : SIZE_MAX;
@@ -350,14 +463,17 @@ class ScenarioRun {
         return;
       }
       if (ready(i_chan)) on_shepherd();
-      if (ready(i_probe)) on_probe();
-      if (ready(i_rank)) {
-        on_rank_exit(now);
-      } else if (rank_pfd_ && !rank_exited() && rank_pfd_->exited()) {
-        // It died while we handled its messages (a SIGKILL we just sent):
-        // the time is now, not when poll returned.
-        now = sys::monotonic_ns();
-        on_rank_exit(now);
+      for (std::size_t k = 0; k < ranks_.size(); ++k)
+        if (ready(i_probe[k])) on_probe(ranks_[k]);
+      for (std::size_t k = 0; k < ranks_.size(); ++k) {
+        RankState& r = ranks_[k];
+        if (ready(i_rank[k])) {
+          on_rank_exit(r, now);
+        } else if (r.pfd && !r.exited() && r.pfd->exited()) {
+          // It died while we handled messages (a SIGKILL we just sent): the
+          // time is now, not when poll returned.
+          on_rank_exit(r, sys::monotonic_ns());
+        }
       }
       bool files_changed = false;
       if (ready(i_tmp)) files_changed |= tmp_watch_->drain();
@@ -367,9 +483,9 @@ class ScenarioRun {
       for (std::size_t i = first_leftover; i < fds.size(); ++i) leftover_exited |= ready(i);
       if (harness_error_) return;
 
-      if (!rank_exited()) {
-        enforce_deadline(now);
-        if (!rank_pfd_ && !chan_) {
+      if (!ranks_done()) {
+        enforce_deadlines(now);
+        if (!all_spawned() && !chan_) {
           fail("the shepherd ended before starting the rank");
           return;
         }
@@ -383,29 +499,57 @@ class ScenarioRun {
     }
   }
 
-  bool rank_exited() const { return res_.timeline.rank_exited_ns != 0; }
-
   std::int64_t next_deadline() const {
-    if (!rank_exited()) return kill_deadline_ns_ ? kill_deadline_ns_ : deadline_ns_;
-    return grace_deadline_ns_;
+    if (ranks_done()) return grace_deadline_ns_;
+    std::int64_t t = kill_deadline_ns_ ? kill_deadline_ns_ : deadline_ns_;
+    if (shutdown_deadline_ns_) t = std::min(t, shutdown_deadline_ns_);
+    if (collective_started_ns_) t = std::min(t, collective_started_ns_ + sc_.expect.collective_timeout.count() * kMs);
+    return t;
   }
 
-  void enforce_deadline(std::int64_t now) {
-    if (!rank_pfd_) {
+  void enforce_deadlines(std::int64_t now) {
+    if (collective_started_ns_ && now >= collective_started_ns_ + sc_.expect.collective_timeout.count() * kMs)
+      on_collective_timeout(now);
+    if (shutdown_deadline_ns_ && now >= shutdown_deadline_ns_) {
+      shutdown_deadline_ns_ = 0;
+      std::vector<int> killed;
+      for (auto& r : ranks_)
+        if (r.pfd && !r.exited()) {
+          signal_rank_group(r, SIGKILL);
+          r.killed = true;
+          killed.push_back(r.rank);
+        }
+      if (!killed.empty())
+        res_.notes.push_back(fmt::format("torchrun policy: rank(s) {} still running {} ms after SIGTERM; sent SIGKILL",
+                                         join_ints(killed), sc_.expect.shutdown_timeout.count()));
+    }
+    if (!all_spawned()) {
       if (now >= deadline_ns_) fail("the rank was not started within the scenario timeout");
       return;
     }
     if (!hang_ && now >= deadline_ns_) {
       hang_ = true;
-      res_.error = fmt::format("the rank did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count());
-      rank_pfd_->send_signal(SIGTERM);
+      res_.error = multi() ? fmt::format("the ranks did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count())
+                           : fmt::format("the rank did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count());
+      for (auto& r : ranks_)
+        if (!r.exited()) r.pfd->send_signal(SIGTERM);
       kill_deadline_ns_ = now + sc_.expect.kill_after.count() * kMs;
     } else if (hang_ && kill_deadline_ns_ && now >= kill_deadline_ns_) {
       res_.error += fmt::format(", then SIGKILL after {} ms", sc_.expect.kill_after.count());
-      rank_pfd_->send_signal(SIGKILL);
+      for (auto& r : ranks_)
+        if (!r.exited()) {
+          r.pfd->send_signal(SIGKILL);
+          r.killed = true;
+        }
       kill_deadline_ns_ = 0;
       deadline_ns_ = INT64_MAX;
     }
+  }
+
+  static std::string join_ints(const std::vector<int>& v) {
+    std::string out;
+    for (int x : v) out += (out.empty() ? "" : ", ") + std::to_string(x);
+    return out;
   }
 
   // ---- the shepherd's channel -------------------------------------------------
@@ -430,22 +574,29 @@ class ScenarioRun {
           scope_.sandbox_shm.clear();
         }
       } else if (f[0] == "SPAWNED" && f.size() >= 4) {
-        rank_pid_ = static_cast<int>(to_long(f[2]));
-        res_.timeline.started_ns = to_long(f[3]);
-        scope_.rank_pid = rank_pid_;
-        seen_pids_.insert(rank_pid_);
-        if (!cgroup_.empty()) {
-          // The rank joined the scenario's cgroup before exec — unless the
-          // machine refused; then (or if it is already gone) scan /proc.
-          auto members = sys::cgroup_procs(cgroup_);
-          cgroup_in_use_ = std::find(members.begin(), members.end(), rank_pid_) != members.end();
-        }
+        const long k = to_long(f[1]);
+        if (k < 0 || k >= world()) continue;
+        RankState& r = ranks_[static_cast<std::size_t>(k)];
+        r.out.pid = static_cast<int>(to_long(f[2]));
+        const std::int64_t t = to_long(f[3]);
+        if (res_.timeline.started_ns == 0 || t < res_.timeline.started_ns) res_.timeline.started_ns = t;
+        seen_pids_.insert(r.out.pid);
+        pid_rank_[r.out.pid] = r.rank;
+        if (r.rank == failing().rank) scope_.rank_pid = r.out.pid;
         if (passed) {
           // The shepherd opened it before it could reap the rank: it names the
           // rank even when the rank is already gone and its PID reused.
-          rank_pfd_.emplace(sys::Pidfd::adopt(passed.release(), rank_pid_));
+          r.pfd.emplace(sys::Pidfd::adopt(passed.release(), r.out.pid));
         } else {
-          fail(fmt::format("the shepherd sent no pidfd for rank {}", rank_pid_));
+          fail(fmt::format("the shepherd sent no pidfd for rank {}", r.out.pid));
+        }
+        if (!cgroup_.empty() && all_spawned()) {
+          // Each rank joined its cgroup before exec — unless the machine
+          // refused; then (or if one is already gone) scan /proc.
+          cgroup_in_use_ = std::all_of(ranks_.begin(), ranks_.end(), [&](const RankState& x) {
+            auto members = sys::cgroup_procs(rank_cgroup(x.rank));
+            return std::find(members.begin(), members.end(), x.out.pid) != members.end();
+          });
         }
       } else if (f[0] == "SPAWNFAIL") {
         fail(fmt::format("could not start the target '{}': {}", sc_.target.argv[0],
@@ -453,134 +604,198 @@ class ScenarioRun {
       } else if (f[0] == "REAPED" && f.size() >= 5) {
         int pid = static_cast<int>(to_long(f[1]));
         seen_pids_.insert(pid);
-        if (pid == rank_pid_) {
-          res_.rank_exit.exited = true;
-          res_.rank_exit.code = static_cast<int>(to_long(f[2]));
-          res_.rank_exit.signal = static_cast<int>(to_long(f[3]));
+        for (auto& r : ranks_) {
+          if (r.out.pid != pid || r.status_known) continue;
+          r.status_known = true;
+          r.out.exit.exited = true;
+          r.out.exit.code = static_cast<int>(to_long(f[2]));
+          r.out.exit.signal = static_cast<int>(to_long(f[3]));
+          settle(r, sys::monotonic_ns());
         }
       }
     }
   }
 
-  // ---- the rank's probe -------------------------------------------------------
+  // ---- the ranks' probes ------------------------------------------------------
 
-  void on_probe() {
-    char buf[4096];
-    ssize_t n;
-    do n = ::recv(probe_.get(), buf, sizeof buf, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n == 0 || (n < 0 && errno != EAGAIN)) {
-      probe_.reset();
-      return;
-    }
-    if (n < 0) return;
-    probe_buf_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
-    while (auto line = probe_buf_.next()) on_message(*line);
-    if (probe_buf_.overflowed()) {
-      fail("protocol error: a line longer than 4096 bytes from the rank");
-      probe_.reset();
+  void on_probe(RankState& r) {
+    for (;;) {
+      char buf[4096];
+      ssize_t n;
+      do n = ::recv(r.probe.get(), buf, sizeof buf, MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        r.probe.reset();
+        r.waiting = false;
+        return;
+      }
+      if (n < 0) return;
+      r.buf.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      while (r.probe) {
+        auto line = r.buf.next();
+        if (!line) break;
+        on_message(r, *line);
+      }
+      if (r.buf.overflowed()) {
+        fail(fmt::format("protocol error: a line longer than 4096 bytes from rank {}", r.rank));
+        r.probe.reset();
+        return;
+      }
+      if (!r.probe) return;
     }
   }
 
-  void on_message(const std::string& line) {
+  // Reads what a rank has already sent, so its hooks are counted before the
+  // harness acts on a failure.
+  void drain_probes() {
+    for (auto& r : ranks_)
+      if (r.probe) on_probe(r);
+  }
+
+  void on_message(RankState& r, const std::string& line) {
     wire::Message m = wire::decode(line);
-    if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(*h);
+    if (auto* h = std::get_if<wire::Hello>(&m)) return on_hello(r, *h);
     if (auto* h = std::get_if<wire::HookEntered>(&m)) {
-      res_.hooks.push_back(h->name);
-      if (h->name == "on_exception" && res_.timeline.on_exception_ns == 0) res_.timeline.on_exception_ns = h->t_ns;
-      return;
-    }
-    if (auto* a = std::get_if<wire::At>(&m)) return on_at(*a);
-    if (auto* a = std::get_if<wire::AuditRequest>(&m)) return on_audit_request(*a);
-    if (auto* e = std::get_if<wire::Event>(&m)) {
-      res_.notes.push_back(fmt::format("rank event {}: {}", e->name, e->text));
-      return;
-    }
-    if (std::get_if<wire::Bye>(&m)) return;
-    if (auto* u = std::get_if<wire::Unknown>(&m)) {
-      if (u->malformed) {
-        send_line(probe_.get(), wire::Error{"malformed line: " + u->line});
-        fail(fmt::format("protocol error: malformed line from the rank: '{}'", u->line));
+      r.out.hooks.push_back(h->name);
+      if (h->name == "on_exception") {
+        if (r.out.on_exception_ns == 0) r.out.on_exception_ns = h->t_ns;
+        auto& t = res_.timeline.on_exception_ns;
+        if (t == 0 || h->t_ns < t) t = h->t_ns;
       }
       return;
     }
-    fail(fmt::format("protocol error: unexpected message from the rank: '{}'", line));
+    if (auto* a = std::get_if<wire::At>(&m)) return on_at(r, *a);
+    if (auto* a = std::get_if<wire::AuditRequest>(&m)) return on_audit_request(r, *a);
+    if (auto* b = std::get_if<wire::Barrier>(&m)) return on_barrier(r, *b);
+    if (auto* e = std::get_if<wire::Event>(&m)) {
+      res_.notes.push_back(multi() ? fmt::format("rank {} event {}: {}", r.rank, e->name, e->text)
+                                   : fmt::format("rank event {}: {}", e->name, e->text));
+      return;
+    }
+    if (auto* b = std::get_if<wire::Bye>(&m)) {
+      r.bye = b->code;
+      return;
+    }
+    if (auto* u = std::get_if<wire::Unknown>(&m)) {
+      if (u->malformed) {
+        send_line(r.probe.get(), wire::Error{"malformed line: " + u->line});
+        fail(fmt::format("protocol error: malformed line from rank {}: '{}'", r.rank, u->line));
+      }
+      return;
+    }
+    fail(fmt::format("protocol error: unexpected message from rank {}: '{}'", r.rank, line));
   }
 
-  void await_spawned() {
+  void await_spawned(const RankState& r) {
     // HELLO can overtake SPAWNED (two sockets); wait for the shepherd's word.
     const std::int64_t until = sys::monotonic_ns() + 2000 * kMs;
-    while (!rank_pfd_ && chan_ && !harness_error_ && sys::monotonic_ns() < until) {
+    while (!r.pfd && chan_ && !harness_error_ && sys::monotonic_ns() < until) {
       pollfd p{chan_.get(), POLLIN, 0};
       if (::poll(&p, 1, 100) > 0) on_shepherd();
     }
   }
 
-  void on_hello(const wire::Hello& h) {
+  void on_hello(RankState& r, const wire::Hello& h) {
     if (h.version != wire::kVersion) {
-      send_line(probe_.get(), wire::Error{fmt::format("unsupported protocol {}; this harness speaks {}", h.version,
-                                                      wire::kVersion)});
+      send_line(r.probe.get(), wire::Error{fmt::format("unsupported protocol {}; this harness speaks {}", h.version,
+                                                       wire::kVersion)});
       fail(fmt::format("protocol error: the rank speaks {}, the harness {}", h.version, wire::kVersion));
       return;
     }
-    await_spawned();
-    hello_ = true;
-    if (h.pid != rank_pid_) {
-      res_.notes.push_back(fmt::format("the probe's HELLO came from pid {}, not the rank {}", h.pid, rank_pid_));
-    }
-    handles_.take_baseline(static_cast<int>(h.pid));
-    probe_pid_ = static_cast<int>(h.pid);
-    send_line(probe_.get(), wire::Welcome{std::string(wire::kVersion)});
-    if (sc_.point)
-      send_line(probe_.get(), wire::Arm{std::string(to_string(sc_.entry)), to_string(*sc_.point)});
-    send_line(probe_.get(), wire::Go{});
+    await_spawned(r);
+    r.hello = true;
+    if (h.pid != r.out.pid)
+      res_.notes.push_back(fmt::format("the probe's HELLO came from pid {}, not the rank {}", h.pid, r.out.pid));
+    if (multi() && h.rank != r.rank)
+      res_.notes.push_back(fmt::format("rank {} introduced itself as rank {}", r.rank, h.rank));
+    r.handles.take_baseline(static_cast<int>(h.pid));
+    r.probe_pid = static_cast<int>(h.pid);
+    send_line(r.probe.get(), wire::Welcome{std::string(wire::kVersion)});
+    if (sc_.point && r.rank == failing().rank)
+      send_line(r.probe.get(), wire::Arm{std::string(to_string(sc_.entry)), to_string(*sc_.point)});
+    send_line(r.probe.get(), wire::Go{});
   }
 
-  void on_at(const wire::At& at) {
-    const bool armed = sc_.point && at.entry == to_string(sc_.entry) && at.point == to_string(*sc_.point);
+  void on_at(RankState& r, const wire::At& at) {
+    const bool armed = sc_.point && r.rank == failing().rank && at.entry == to_string(sc_.entry) &&
+                       at.point == to_string(*sc_.point);
     if (!armed || fault_delivered_) {
-      send_line(probe_.get(), wire::Go{});
+      send_line(r.probe.get(), wire::Go{});
       return;
     }
     fault_delivered_ = true;
-    hooks_at_fault_ = res_.hooks.size();
+    hooks_at_fault_ = r.out.hooks.size();
     const Fault& f = sc_.fault;
     auto& t = res_.timeline.fault_injected_ns;
-    if (f.kind == FaultKind::exception) {
-      t = sys::monotonic_ns();
-      send_line(probe_.get(), wire::Raise{"RuntimeError", "reclaim injected an exception at " + sc_.id()});
-      return;
-    }
-    if (f.kind == FaultKind::signal) {
-      if (f.target == SignalTarget::rank) {
+    switch (f.kind) {
+      case FaultKind::none: break;
+      case FaultKind::exception:
         t = sys::monotonic_ns();
-        if (auto ec = rank_pfd_->send_signal(f.signo)) fail(fmt::format("pidfd_send_signal: {}", ec.message()));
-      } else if (f.target == SignalTarget::group) {
-        signal_group(f.signo);
-      } else {
-        signal_worker(f.signo);
-      }
+        send_line(r.probe.get(), wire::Raise{"RuntimeError", "reclaim injected an exception at " + sc_.id()});
+        return;
+      case FaultKind::exit:
+        t = sys::monotonic_ns();
+        send_line(r.probe.get(), wire::Exit{1});
+        return;
+      case FaultKind::hang:
+        t = sys::monotonic_ns();
+        send_line(r.probe.get(), wire::Hang{});
+        return;
+      case FaultKind::disconnect:
+        // The rank's channel drops while it waits for the directive: its
+        // probe sees EOF, and the rank goes on without the harness.
+        t = sys::monotonic_ns();
+        ::shutdown(r.probe.get(), SHUT_RDWR);
+        r.probe.reset();
+        return;
+      case FaultKind::crash:
+        t = sys::monotonic_ns();
+        if (auto ec = r.pfd->send_signal(SIGKILL)) fail(fmt::format("pidfd_send_signal: {}", ec.message()));
+        break;
+      case FaultKind::signal:
+        if (f.target == SignalTarget::rank) {
+          t = sys::monotonic_ns();
+          if (auto ec = r.pfd->send_signal(f.signo)) fail(fmt::format("pidfd_send_signal: {}", ec.message()));
+        } else if (f.target == SignalTarget::group) {
+          signal_group(r, f.signo);
+        } else {
+          signal_worker(r, f.signo);
+        }
+        break;
     }
     // The signal is sent (and, for a worker, has killed it) before GO.
-    send_line(probe_.get(), wire::Go{});
+    send_line(r.probe.get(), wire::Go{});
+  }
+
+  // The live processes of rank `r`'s process group other than the rank itself.
+  std::vector<sys::Pidfd> group_members(const RankState& r) {
+    std::vector<sys::Pidfd> out;
+    for (auto& p : scenario_table())
+      if (p.pgrp == r.out.pid && p.pid != r.out.pid && p.state != 'Z')
+        if (auto pfd = sys::open_verified(p.pid, p.starttime)) out.push_back(std::move(*pfd));
+    return out;
+  }
+
+  // The rank and every process of its group, through pidfds (torchrun's killpg).
+  void signal_rank_group(RankState& r, int signo) {
+    auto members = group_members(r);
+    r.pfd->send_signal(signo);
+    for (auto& m : members) m.send_signal(signo);
   }
 
   // Every process of the rank's process group, each through its own pidfd —
   // what a terminal's Ctrl-C or a scheduler's killpg delivers. Before GO we
   // wait for the processes the signal kills (those that neither catch nor
   // ignore it) to be gone, so the rank finds the same world on every run.
-  void signal_group(int signo) {
-    std::vector<sys::Pidfd> targets;
-    for (auto& p : scenario_table())
-      if (p.pgrp == rank_pid_ && p.pid != rank_pid_)
-        if (auto pfd = sys::open_verified(p.pid, p.starttime)) targets.push_back(std::move(*pfd));
+  void signal_group(RankState& r, int signo) {
+    std::vector<sys::Pidfd> targets = group_members(r);
     std::vector<bool> dies;
     for (auto& t : targets) {
       auto d = sys::read_signal_dispositions(t.pid());
       dies.push_back(d && d->dies_now(signo));
     }
     res_.timeline.fault_injected_ns = sys::monotonic_ns();
-    rank_pfd_->send_signal(signo);
+    r.pfd->send_signal(signo);
     for (auto& t : targets) t.send_signal(signo);
     for (std::size_t i = 0; i < targets.size(); ++i)
       if (dies[i] && !targets[i].wait_exit(2000ms))
@@ -590,9 +805,9 @@ class ScenarioRun {
   // The youngest child of the rank: a loader worker started for the current
   // loop. Waiting for it to die before GO makes the rank's reaction
   // deterministic (it finds the worker dead at its next fetch).
-  void signal_worker(int signo) {
+  void signal_worker(RankState& r, int signo) {
     const sys::ProcStat* pick = nullptr;
-    auto children = sys::children_of(rank_pid_);
+    auto children = sys::children_of(r.out.pid);
     for (auto& p : children) {
       if (p.state == 'Z') continue;
       if (!pick || p.starttime > pick->starttime || (p.starttime == pick->starttime && p.pid > pick->pid)) pick = &p;
@@ -612,29 +827,122 @@ class ScenarioRun {
     if (signo == SIGKILL && !pfd->wait_exit(2000ms)) res_.notes.push_back("the worker outlived SIGKILL for 2 s");
   }
 
-  void on_audit_request(const wire::AuditRequest& a) {
-    auto leaks = handles_.audit(probe_pid_);
+  void on_audit_request(RankState& r, const wire::AuditRequest& a) {
+    auto leaks = r.handles.audit(r.probe_pid);
     for (auto& l : leaks) {
+      l.rank = r.rank;
       l.details.emplace_back("when", a.label);
       res_.leaks.push_back(std::move(l));
     }
-    send_line(probe_.get(), wire::Audited{static_cast<int>(leaks.size())});
+    send_line(r.probe.get(), wire::Audited{static_cast<int>(leaks.size())});
+  }
+
+  // ---- collectives and rank failures --------------------------------------------
+
+  // A rank entered a collective: release everyone once all ranks are in it;
+  // after a failure, answer ABORT at once (NCCL's async error handling).
+  void on_barrier(RankState& r, const wire::Barrier& b) {
+    if (world_failed_) {
+      send_line(r.probe.get(), wire::Abort{failure_text_});
+      return;
+    }
+    r.waiting = true;
+    ++r.collectives;
+    if (!collective_started_ns_) {
+      collective_started_ns_ = sys::monotonic_ns();
+      collective_name_ = b.name;
+    }
+    if (!std::all_of(ranks_.begin(), ranks_.end(), [](const RankState& x) { return x.waiting; })) return;
+    collective_started_ns_ = 0;
+    for (auto& x : ranks_) {
+      x.waiting = false;
+      send_line(x.probe.get(), wire::Go{});
+    }
+  }
+
+  void on_collective_timeout(std::int64_t now) {
+    collective_started_ns_ = 0;
+    std::vector<int> missing;
+    for (auto& r : ranks_)
+      if (!r.waiting) missing.push_back(r.rank);
+    if (missing.empty()) return;
+    world_failure(missing,
+                  fmt::format("did not reach collective '{}' within {} ms", collective_name_,
+                              sc_.expect.collective_timeout.count()),
+                  now);
+  }
+
+  // The rank's exit is judged once both its pidfd and its status are in (or
+  // its BYE said how it ended): a completed rank is fine, any other ending
+  // is a rank failure.
+  void settle(RankState& r, std::int64_t now) {
+    if (r.settled || !r.exited()) return;
+    if (!r.status_known && !(r.bye && *r.bye == 0)) return;
+    r.settled = true;
+    const bool completed = r.status_known ? (r.out.exit.signal == 0 && r.out.exit.code == 0) : true;
+    if (r.rank == failing().rank && !fault_delivered_ && sc_.fault.is_failure() && !harness_error_ && !hang_ &&
+        !world_failed_) {
+      fail(fmt::format("the rank exited ({}) without reaching the point {}", r.out.exit.describe(),
+                       sc_.point ? to_string(*sc_.point) : "?"));
+      harness_error_ = false;  // still audit what it left
+    }
+    if (!completed) world_failure({r.rank}, r.out.exit.describe(), now);
+  }
+
+  // Some rank failed: abort the collectives, then what the launcher does.
+  void world_failure(const std::vector<int>& failed, const std::string& how, std::int64_t now) {
+    if (world_failed_ || !multi()) return;
+    drain_probes();
+    world_failed_ = true;
+    res_.world_failed_ns = now;
+    for (int k : failed) {
+      ranks_[static_cast<std::size_t>(k)].out.failed = true;
+      ranks_[static_cast<std::size_t>(k)].out.failure = how;
+    }
+    failure_text_ = fmt::format("rank {} failed: {}", join_ints(failed), how);
+    res_.notes.push_back(failure_text_);
+    collective_started_ns_ = 0;
+    for (auto& r : ranks_) {
+      if (!r.waiting) continue;
+      r.waiting = false;
+      send_line(r.probe.get(), wire::Abort{failure_text_});
+    }
+    std::vector<int> survivors;
+    for (auto& r : ranks_)
+      if (r.pfd && !r.exited()) survivors.push_back(r.rank);
+    if (survivors.empty()) return;
+    switch (sc_.expect.launcher) {
+      case Launcher::torchrun:
+        for (int k : survivors) signal_rank_group(ranks_[static_cast<std::size_t>(k)], SIGTERM);
+        shutdown_deadline_ns_ = now + sc_.expect.shutdown_timeout.count() * kMs;
+        res_.notes.push_back(fmt::format("torchrun policy: SIGTERM to the process groups of rank(s) {}",
+                                         join_ints(survivors)));
+        break;
+      case Launcher::lightning_ddp:
+        for (int k : survivors) {
+          ranks_[static_cast<std::size_t>(k)].pfd->send_signal(SIGKILL);
+          ranks_[static_cast<std::size_t>(k)].killed = true;
+        }
+        res_.notes.push_back(fmt::format("lightning-ddp policy: SIGKILL to rank(s) {}", join_ints(survivors)));
+        break;
+      case Launcher::none:
+      case Launcher::mpirun:
+        break;
+    }
   }
 
   // ---- reclamation ------------------------------------------------------------
 
-  void on_rank_exit(std::int64_t now) {
-    res_.timeline.rank_exited_ns = now;
-    grace_deadline_ns_ = now + sc_.expect.grace.count() * kMs;
-    if (!fault_delivered_ && sc_.fault.is_failure() && !harness_error_ && !hang_) {
-      fail(fmt::format("the rank exited ({}) without reaching the point {}", describe_exit(),
-                       sc_.point ? to_string(*sc_.point) : "?"));
-      harness_error_ = false;  // still audit what it left
+  void on_rank_exit(RankState& r, std::int64_t now) {
+    r.out.exited_ns = now;
+    if (r.rank == failing().rank) res_.rank_exit = r.out.exit;
+    settle(r, now);
+    if (all_exited()) {
+      res_.timeline.rank_exited_ns = now;
+      grace_deadline_ns_ = now + sc_.expect.grace.count() * kMs;
+      shutdown_deadline_ns_ = 0;
+      collective_started_ns_ = 0;
     }
-  }
-
-  std::string describe_exit() const {
-    return res_.rank_exit.exited ? res_.rank_exit.describe() : std::string("exited");
   }
 
   void on_files_changed(std::int64_t now) {
@@ -649,21 +957,25 @@ class ScenarioRun {
 
   bool files_empty() const {
     for (const auto& e : sys::list_tree(tmp_))
-      if (e.type != "dir" || std::find(carried_names_.begin(), carried_names_.end(), e.path) == carried_names_.end())
+      if (e.type != "dir" || std::find(baseline_dirs_.begin(), baseline_dirs_.end(), e.path) == baseline_dirs_.end())
         return false;
     return scope_.sandbox_shm.empty() || sys::list_tree(shm_).empty();
   }
 
-  // The processes of the scenario and their stats: the cgroup's list when it
-  // is in use (a few reads, however busy the machine), else every process on
-  // the machine (the tree below the shepherd is picked out by the caller).
-  // Zombies have left the cgroup: a zombie with a live parent still shows
-  // through its parent, and the final audit of a failing scenario scans /proc.
-  std::vector<sys::ProcStat> scenario_table() const {
+  // The processes of the scenario and their stats: the rank cgroups' lists
+  // when they are in use (a few reads, however busy the machine), else every
+  // process on the machine (the tree below the shepherd is picked out by the
+  // caller). Zombies have left the cgroup: a zombie with a live parent still
+  // shows through its parent, and the final audit of a failing scenario
+  // scans /proc.
+  std::vector<sys::ProcStat> scenario_table() {
     if (!cgroup_in_use_) return sys::scan_processes();
     std::vector<sys::ProcStat> out;
-    for (int pid : sys::cgroup_procs(cgroup_))
-      if (auto st = sys::read_stat(pid)) out.push_back(std::move(*st));
+    for (const auto& r : ranks_)
+      for (int pid : sys::cgroup_procs(rank_cgroup(r.rank))) {
+        pid_rank_[pid] = r.rank;
+        if (auto st = sys::read_stat(pid)) out.push_back(std::move(*st));
+      }
     return out;
   }
 
@@ -692,6 +1004,9 @@ class ScenarioRun {
       if (it->state == 'Z' && it->ppid == shepherd_pid_) continue;
       live[pid] = &*it;
     }
+    if (multi() && !cgroup_in_use_)
+      for (const auto& r : ranks_)
+        for (int pid : sys::descendants(table, r.out.pid)) pid_rank_.emplace(pid, r.rank);
     for (auto it = leftovers_.begin(); it != leftovers_.end();)
       it = live.count(it->first) ? std::next(it) : leftovers_.erase(it);
     for (auto& [pid, st] : live)
@@ -718,17 +1033,46 @@ class ScenarioRun {
     return live.empty();
   }
 
+  // The rank a process belongs to: its rank cgroup, else the rank it was
+  // seen below. -1 when unknown.
+  int rank_of_pid(int pid) {
+    if (auto it = pid_rank_.find(pid); it != pid_rank_.end()) return it->second;
+    if (!cgroup_.empty()) {
+      if (auto text = sys::read_small_file(fmt::format("/proc/{}/cgroup", pid))) {
+        auto at = text->rfind("/r");
+        if (at != std::string::npos) {
+          int k = std::atoi(text->c_str() + at + 2);
+          std::string expect = fmt::format("{}/r{}", cgroup_.substr(cgroup_.rfind("/s")), k);
+          if (text->find(expect) != std::string::npos && k >= 0 && k < world()) return k;
+        }
+      }
+    }
+    return -1;
+  }
+
   // ---- verdict ----------------------------------------------------------------
 
   void finish() {
     if (interrupted_) return;
-    // The shepherd reports the rank's exit status when it reaps it, which can
-    // come just after the pidfd said the rank is gone.
+    // The shepherd reports each rank's exit status when it reaps it, which
+    // can come just after the pidfd said the rank is gone.
     const std::int64_t until = sys::monotonic_ns() + 1000 * kMs;
-    while (rank_exited() && !res_.rank_exit.exited && chan_ && sys::monotonic_ns() < until) {
+    auto statuses_pending = [&] {
+      return std::any_of(ranks_.begin(), ranks_.end(), [](const RankState& r) { return r.exited() && !r.status_known; });
+    };
+    while (statuses_pending() && chan_ && sys::monotonic_ns() < until) {
       pollfd p{chan_.get(), POLLIN, 0};
       if (::poll(&p, 1, 100) > 0) on_shepherd();
     }
+    // Messages a rank sent just before it exited.
+    drain_probes();
+    for (auto& r : ranks_) {
+      if (r.exited() && !r.out.exit.exited) r.out.exit.exited = true;
+      res_.ranks.push_back(r.out);
+    }
+    const RankState& f = failing();
+    res_.hooks = f.out.hooks;
+    res_.rank_exit = f.out.exit;
     if (shepherd_pid_ > 0) {
       std::vector<audit::Auditor*> auditors;
       for (auto& a : auditors_) auditors.push_back(a.get());
@@ -736,15 +1080,39 @@ class ScenarioRun {
       for (auto& l : collect_leaks(auditors, scope_)) res_.leaks.push_back(std::move(l));
       scope_.process_table = nullptr;
     }
-    if (!hang_ && !harness_error_ && rank_pfd_) {
-      Evidence ev{hello_, fault_delivered_, hooks_at_fault_, res_.hooks, res_.rank_exit};
-      res_.violations = check_contract(sc_, ev);
-    }
+    for (auto& l : res_.leaks)
+      if (l.kind != LeakKind::fd && l.kind != LeakKind::lock && !(l.kind == LeakKind::process && has_when(l)))
+        l.rank = attribute_leak(l, world(), [this](int pid) { return rank_of_pid(pid); });
+    if (!hang_ && !harness_error_ && all_spawned()) check_contracts();
     res_.timeline.finished_ns = sys::monotonic_ns();
     res_.verdict = decide_verdict(harness_error_ || (!res_.error.empty() && !hang_), hang_, res_.violations, res_.leaks);
     if (res_.verdict != Verdict::pass) {
-      std::string out = tail_lines(log_, 12);
+      std::string out = tail_lines(log_, multi() ? 20 : 12);
       if (!out.empty()) res_.notes.push_back("output of the scenario (last lines):\n" + out);
+    }
+  }
+
+  static bool has_when(const Leak& l) {
+    return std::any_of(l.details.begin(), l.details.end(), [](auto& kv) { return kv.first == "when"; });
+  }
+
+  void check_contracts() {
+    auto prefix = [&](int k, std::vector<Violation> v) {
+      for (auto& x : v) {
+        if (multi()) x.expected = fmt::format("rank {}: {}", k, x.expected);
+        res_.violations.push_back(std::move(x));
+      }
+    };
+    for (auto& r : ranks_) {
+      if (!sc_.fault.is_failure() || r.rank == failing().rank) {
+        // The failing rank's hooks count from the fault; with no fault every
+        // rank follows the success path.
+        Evidence ev{r.hello, fault_delivered_, r.rank == failing().rank ? hooks_at_fault_ : 0, r.out.hooks, r.out.exit};
+        prefix(r.rank, check_contract(sc_, ev));
+      } else {
+        SurvivorEvidence ev{r.hello, world_failed_, r.out.hooks, r.out.exit};
+        prefix(r.rank, check_survivor(sc_, ev));
+      }
     }
   }
 
@@ -756,10 +1124,11 @@ class ScenarioRun {
       // Kill every leftover ourselves, then let the shepherd reap and exit.
       // When the audit found no process left, none can appear: skip the scans.
       const bool anything_left =
-          interrupted_ || hang_ || !rank_exited() ||
+          interrupted_ || hang_ || !ranks_done() ||
           std::any_of(res_.leaks.begin(), res_.leaks.end(),
                       [](const Leak& l) { return l.kind == LeakKind::process || l.kind == LeakKind::zombie; });
-      if (anything_left && cgroup_in_use_) sys::cgroup_kill(cgroup_);
+      if (anything_left && cgroup_in_use_)
+        for (const auto& r : ranks_) sys::cgroup_kill(rank_cgroup(r.rank));
       for (int round = 0; anything_left && round < 50; ++round) {
         auto table = sys::scan_processes();
         auto desc = sys::descendants(table, shepherd_pid_);
@@ -780,12 +1149,17 @@ class ScenarioRun {
       shepherd_proc_.reset();
     }
     // Empty now: the shepherd reaped every process of the scenario.
-    if (!cgroup_.empty()) ::rmdir(cgroup_.c_str());
-    probe_.reset();
+    remove_cgroups();
+    for (auto& r : ranks_) r.probe.reset();
     remove_machine_wide_leaks();
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
-    if (res_.rank_exit.exited == false && rank_exited()) res_.rank_exit.exited = true;
+  }
+
+  void remove_cgroups() {
+    if (cgroup_.empty()) return;
+    for (int k = 0; k < world(); ++k) ::rmdir(rank_cgroup(k).c_str());
+    ::rmdir(cgroup_.c_str());
   }
 
   // What the scenario left outside its sandbox, once recorded, is removed too:
@@ -815,28 +1189,32 @@ class ScenarioRun {
 
   const Scenario& sc_;
   const SupervisorConfig& cfg_;
+  std::vector<RankState> ranks_;
   ScenarioResult res_;
   std::string root_, tmp_, shm_, log_, marker_, cgroup_;
   bool cgroup_in_use_ = false;
-  std::vector<std::string> carry_, carried_names_;  // host dirs under /tmp bound into the private /tmp
+  std::vector<std::string> carry_;          // host dirs under /tmp bound into the private /tmp
+  std::vector<std::string> baseline_dirs_;  // empty dirs in the sandbox that are not leaks
   audit::AuditScope scope_;
   std::vector<std::unique_ptr<audit::Auditor>> auditors_;
-  audit::HandleAuditor handles_;
   std::set<int> seen_pids_;
+  std::map<int, int> pid_rank_;  // pid -> the rank it belongs to
   std::optional<sys::TreeWatch> tmp_watch_, shm_watch_;
-  Fd chan_, probe_;
-  wire::LineBuffer probe_buf_;
-  int shepherd_pid_ = 0, rank_pid_ = 0, probe_pid_ = 0;
+  Fd chan_;
+  int shepherd_pid_ = 0, master_port_ = 0;
   std::unique_ptr<boost::asio::io_context> io_;
   // The launcher's exact type: Boost.Process 1.81's converting move to
   // bp2::process leaves members uninitialised.
   std::optional<bp2::basic_process<boost::asio::io_context::executor_type>> shepherd_proc_;  // after io_
-  std::optional<sys::Pidfd> shepherd_pfd_, rank_pfd_;
+  std::optional<sys::Pidfd> shepherd_pfd_;
   std::map<int, sys::Pidfd> leftovers_;
   std::optional<std::vector<sys::ProcStat>> clean_table_;  // the scan that proved the scenario clean
   std::int64_t deadline_ns_ = INT64_MAX, kill_deadline_ns_ = 0, grace_deadline_ns_ = INT64_MAX;
+  std::int64_t shutdown_deadline_ns_ = 0;   // torchrun policy: SIGKILL survivors then
+  std::int64_t collective_started_ns_ = 0;  // first arrival at the pending collective
+  std::string collective_name_, failure_text_;
   std::size_t hooks_at_fault_ = 0;
-  bool hello_ = false, fault_delivered_ = false, hang_ = false, harness_error_ = false;
+  bool fault_delivered_ = false, hang_ = false, harness_error_ = false, world_failed_ = false;
   bool interrupted_ = false, private_ns_ = false, had_files_ = false, checked_after_exit_ = false;
 };
 

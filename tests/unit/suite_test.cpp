@@ -276,6 +276,80 @@ TEST(Expansion, OmittedTablesTakeDocumentedDefaults) {
   EXPECT_TRUE(s.scenarios[0].target.argv.empty());
 }
 
+TEST(Expansion, WorldSizesAndFailingRanksAreAxesWithIdsCarryingThem) {
+  Suite s = parse(R"(
+[[matrix]]
+entries = ["fit"]
+points = ["prepare_data", "setup"]
+faults = ["crash", "hang"]
+world_sizes = [1, 2, 4]
+ranks = [0, -1]
+)");
+  EXPECT_THAT(ids(s), ElementsAre(
+      "fit/none", "fit/none/ws2/r0", "fit/none/ws4/r0",
+      // prepare_data runs on local rank 0 only; a hang needs a second rank.
+      "fit/prepare_data/crash", "fit/prepare_data/crash/ws2/r0", "fit/prepare_data/crash/ws4/r0",
+      "fit/prepare_data/hang/ws2/r0", "fit/prepare_data/hang/ws4/r0",
+      "fit/setup/crash", "fit/setup/crash/ws2/r0", "fit/setup/crash/ws2/r1", "fit/setup/crash/ws4/r0",
+      "fit/setup/crash/ws4/r3", "fit/setup/hang/ws2/r0", "fit/setup/hang/ws2/r1", "fit/setup/hang/ws4/r0",
+      "fit/setup/hang/ws4/r3"));
+  for (const auto& sc : s.scenarios) EXPECT_LT(sc.rank, sc.world_size) << sc.id();
+}
+
+TEST(Expansion, LauncherAndCollectiveSettingsComeFromExpectAndMatrix) {
+  Suite s = parse(R"(
+[expect]
+launcher = "lightning-ddp"
+shutdown_timeout = "250ms"
+[[matrix]]
+faults = ["exit"]
+points = ["setup"]
+entries = ["fit"]
+normal = false
+world_sizes = [2]
+collective_timeout = "1s"
+[[matrix]]
+faults = ["exception"]
+points = ["setup"]
+entries = ["fit"]
+normal = false
+world_sizes = [2]
+launcher = "none"
+)");
+  ASSERT_EQ(s.scenarios.size(), 2u);
+  EXPECT_EQ(s.scenarios[0].expect.launcher, Launcher::lightning_ddp);
+  EXPECT_EQ(s.scenarios[0].expect.shutdown_timeout, milliseconds(250));
+  EXPECT_EQ(s.scenarios[0].expect.collective_timeout, milliseconds(1000));
+  EXPECT_EQ(s.scenarios[1].expect.launcher, Launcher::none);
+  EXPECT_EQ(s.scenarios[1].expect.collective_timeout, milliseconds(2000));
+}
+
+TEST(RanksSuite, EveryPointTimesEveryRankFaultOnFirstAndLastRank) {
+  Suite s = load_suite(shipped("ranks.toml"), kPlaces);
+  const std::vector<std::string> faults{"crash", "exit", "exception", "hang"};
+  std::size_t expected = 0;
+  for (Entry e : kAllEntries)
+    for (Hook h : hooks_of(e))
+      for (int ws : {2, 4}) {
+        (void)ws;
+        std::size_t ranks = h == Hook::prepare_data ? 1 : 2;  // local rank 0 only
+        expected += ranks * faults.size();                     // batch hooks at occurrence 1
+      }
+  std::size_t normal = 0, faulted = 0;
+  for (const auto& sc : s.scenarios) {
+    EXPECT_TRUE(sc.world_size == 2 || sc.world_size == 4) << sc.id();
+    EXPECT_EQ(sc.expect.launcher, Launcher::torchrun) << sc.id();
+    if (sc.fault.is_failure()) {
+      ++faulted;
+      EXPECT_TRUE(sc.rank == 0 || sc.rank == sc.world_size - 1) << sc.id();
+    } else {
+      ++normal;
+    }
+  }
+  EXPECT_EQ(faulted, expected);
+  EXPECT_EQ(normal, 2u * 4u);  // each entry's normal run at both world sizes
+}
+
 TEST(Placeholders, AreSubstitutedInEveryArgument) {
   Suite s = parse(R"(
 [target]
@@ -388,7 +462,13 @@ const ErrorCase kErrorCases[] = {
     {"bad_duration.toml", 2, 9, R"(expected a duration like "500ms" or "2s" for 'grace', got "1 sec")"},
     {"duration_wrong_type.toml", 3, 14, R"(expected a duration like "500ms" or "2s" for 'kill_after', got float)"},
     {"zero_timeout.toml", 2, 11, "'timeout' must be greater than 0"},
-    {"multi_rank.toml", 3, 19, "multi-rank suites are not supported yet"},
+    {"bad_world_size.toml", 3, 19, "expected an array of integers from 1 to 1024 for 'world_sizes', found 0"},
+    {"bad_rank.toml", 4, 13, "expected an integer rank for 'ranks' (0 = first, -1 = last), found string"},
+    {"hang_single_rank.toml", 3, 11,
+     "fault 'hang' can land at none of the points of this [[matrix]] (a hang needs world_sizes above 1: only a "
+     "collective notices it)"},
+    {"unknown_launcher.toml", 2, 12, "unknown launcher 'torchrnu'; did you mean 'torchrun'?"},
+    {"zero_collective_timeout.toml", 3, 22, "'collective_timeout' must be greater than 0"},
     {"empty_matrix.toml", 1, 1, "this [[matrix]] defines no scenarios: it has no faults and normal = false"},
     {"no_scenarios.toml", 0, 0, "the suite defines no scenarios"},
     {"does_not_exist.toml", 0, 0, "cannot read the suite file: No such file or directory"},

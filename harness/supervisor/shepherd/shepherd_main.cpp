@@ -12,8 +12,11 @@
 // Usage (internal; started by the supervisor):
 //   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
 //                    --ranks N -- EXE ARGS...
-// With --cgroup, every rank joins the cgroup v2 directory DIR before exec, so
-// the cgroup lists exactly the scenario's processes (the shepherd stays out).
+// With --cgroup, rank K joins the cgroup v2 directory DIR/rK before exec, so
+// the cgroups list exactly the scenario's processes, per rank (the shepherd
+// stays out). Each rank gets RANK, LOCAL_RANK and RECLAIM_RANK; with several
+// ranks, TMPDIR/TMP/TEMP name the rank's own directory "rank-K" below the
+// scenario's temp directory (the supervisor creates them).
 // Descriptors: 3 = SOCK_SEQPACKET channel to the supervisor; 4 .. 4+N-1 = the
 // control sockets of ranks 0 .. N-1 (each rank receives its own as fd 3).
 // Channel messages (one per packet):
@@ -310,8 +313,10 @@ int main(int argc, char** argv) {
   for (int k = i; k < argc; ++k) rank_argv.push_back(argv[k]);
   rank_argv.push_back(nullptr);
 
-  const int cgroup_procs_fd =
-      cgroup.empty() ? -1 : ::open((cgroup + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+  std::vector<int> cgroup_procs_fds;
+  for (int r = 0; r < ranks; ++r)
+    cgroup_procs_fds.push_back(
+        cgroup.empty() ? -1 : ::open((cgroup + "/r" + std::to_string(r) + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
   asio::io_context ctx;
   // The launcher's exact type: Boost.Process 1.81's converting move to
   // bp2::process leaves members uninitialised.
@@ -319,12 +324,16 @@ int main(int argc, char** argv) {
   for (int r = 0; r < ranks; ++r) {
     std::vector<std::string> env = env_store;
     const std::string rs = std::to_string(r);
-    for (const char* key : {"RANK=", "LOCAL_RANK=", "RECLAIM_RANK="}) {
+    for (const char* key : {"RANK=", "LOCAL_RANK=", "RECLAIM_RANK=", "ROLE_RANK="}) {
       bool found = false;
       for (auto& e : env)
         if (e.rfind(key, 0) == 0) { e = key + rs; found = true; }
       if (!found) env.push_back(key + rs);
     }
+    if (ranks > 1)
+      for (auto& e : env)
+        for (const char* key : {"TMPDIR=", "TMP=", "TEMP="})
+          if (e.rfind(key, 0) == 0) e += "/rank-" + rs;
     std::vector<const char*> envp;
     for (auto& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
@@ -336,7 +345,7 @@ int main(int argc, char** argv) {
     for (int fd : keep_fds) launcher.fd_whitelist.push_back(fd);
     // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
     auto proc = launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(),
-                         reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{cgroup_procs_fd});
+                         reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{cgroup_procs_fds[static_cast<std::size_t>(r)]});
     if (ec) {
       send_packet("SPAWNFAIL " + rs + " " + std::to_string(ec.value()) + " " + ec.message());
       continue;
