@@ -304,7 +304,13 @@ class ConsoleReporter final : public Reporter {
       fmt::print(out_, "{} {}  (rank exit: {})\n",
                  paint(line_label(r.verdict), colour_of(r.verdict)), display_id(r.scenario),
                  r.rank_exit.describe());
-      for (const Leak& leak : r.leaks) fmt::print(out_, "  leak: {}\n", printable(leak.what));
+      for (const Leak& leak : r.leaks) {
+        if (r.scenario.world_size > 1)
+          fmt::print(out_, "  leak (rank {}): {}\n", leak.rank < 0 ? std::string("?") : std::to_string(leak.rank),
+                     printable(leak.what));
+        else
+          fmt::print(out_, "  leak: {}\n", printable(leak.what));
+      }
       for (const Violation& v : r.violations)
         fmt::print(out_, "  contract: expected {}, got {}\n", printable(v.expected),
                    printable(v.actual));

@@ -92,6 +92,22 @@ nlohmann::json to_json(const ScenarioResult& result) {
   double latency = result.reclaim_latency_ms();
   j["reclaim_latency_ms"] = latency < 0 ? nlohmann::json(nullptr) : nlohmann::json(latency);
   j["rank_exit"] = result.rank_exit.describe();
+  // Per rank (one entry for single-rank scenarios too): how it ended, its
+  // hooks and its own timeline, relative to the scenario's start.
+  auto ranks = nlohmann::json::array();
+  for (const RankResult& r : result.ranks) {
+    ranks.push_back({{"rank", r.rank},
+                     {"pid", r.pid},
+                     {"exit", r.exit.describe()},
+                     {"failed", r.failed},
+                     {"failure", r.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.failure)},
+                     {"hooks", r.hooks},
+                     {"timeline_ns",
+                      {{"on_exception", relative(r.on_exception_ns, t.started_ns)},
+                       {"exited", relative(r.exited_ns, t.started_ns)}}}});
+  }
+  j["ranks"] = std::move(ranks);
+  j["world_failed_ns"] = relative(result.world_failed_ns, t.started_ns);
   j["notes"] = result.notes;
   j["error"] = result.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(result.error);
   j["repro"] = result.repro;

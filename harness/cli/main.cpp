@@ -70,6 +70,7 @@ struct Options {
   std::uint64_t seed = 0;
   bool seed_given = false;
   std::string grace, timeout, kill_after;
+  std::string launcher, shutdown_timeout, collective_timeout;  // multi-rank
   std::string json, junit;
   bool no_private_tmp = false;
   std::vector<std::string> target;  // after "--"
@@ -99,6 +100,19 @@ std::vector<Scenario> load(const Options& o, suite::Suite& s) {
   if (!o.grace.empty()) grace = duration("--grace", o.grace);
   if (!o.timeout.empty()) timeout = duration("--timeout", o.timeout);
   if (!o.kill_after.empty()) kill_after = duration("--kill-after", o.kill_after);
+  std::optional<std::chrono::milliseconds> shutdown, collective;
+  if (!o.shutdown_timeout.empty()) shutdown = duration("--shutdown-timeout", o.shutdown_timeout);
+  if (!o.collective_timeout.empty()) {
+    collective = duration("--collective-timeout", o.collective_timeout);
+    if (collective->count() == 0) throw CLI::ValidationError("--collective-timeout", "must be greater than 0");
+  }
+  std::optional<Launcher> launcher;
+  if (!o.launcher.empty()) {
+    launcher = parse_launcher(o.launcher);
+    if (!launcher)
+      throw CLI::ValidationError("--launcher", fmt::format("unknown launcher '{}' (torchrun, lightning-ddp, none, mpirun)",
+                                                           o.launcher));
+  }
   std::vector<Scenario> out;
   for (int r = 0; r < o.repeat; ++r) {
     for (const auto& sc : s.scenarios) {
@@ -108,6 +122,9 @@ std::vector<Scenario> load(const Options& o, suite::Suite& s) {
       if (grace) copy.expect.grace = *grace;
       if (timeout) copy.expect.timeout = *timeout;
       if (kill_after) copy.expect.kill_after = *kill_after;
+      if (shutdown) copy.expect.shutdown_timeout = *shutdown;
+      if (collective) copy.expect.collective_timeout = *collective;
+      if (launcher) copy.expect.launcher = *launcher;
       out.push_back(std::move(copy));
     }
   }
@@ -259,6 +276,9 @@ int cmd_run(const Options& o, const std::string& argv0) {
   if (!o.grace.empty()) extra += " --grace " + shell_quote(o.grace);
   if (!o.timeout.empty()) extra += " --timeout " + shell_quote(o.timeout);
   if (!o.kill_after.empty()) extra += " --kill-after " + shell_quote(o.kill_after);
+  if (!o.launcher.empty()) extra += " --launcher " + shell_quote(o.launcher);
+  if (!o.shutdown_timeout.empty()) extra += " --shutdown-timeout " + shell_quote(o.shutdown_timeout);
+  if (!o.collective_timeout.empty()) extra += " --collective-timeout " + shell_quote(o.collective_timeout);
   if (o.no_private_tmp) extra += " --no-private-tmp";
   std::string target_part = o.target.empty() ? "" : " -- " + join_quoted(o.target);
   eo.repro = [&](const Scenario& sc) {
@@ -335,6 +355,10 @@ int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that goes away (`reclaim run ... | head`) must not kill the
+  // harness before it has cleaned up: writes then fail with EPIPE instead.
+  // The shepherd restores the default for the ranks.
+  std::signal(SIGPIPE, SIG_IGN);
   // Everything after the first "--" is the target command, untouched.
   Options o;
   BenchFlags bf;
@@ -399,6 +423,16 @@ int main(int argc, char** argv) {
                   "How long the rank may run before it is a hang (overrides the suite), e.g. 10s");
   run->add_option("--kill-after", o.kill_after,
                   "After the timeout, how long SIGTERM may take before SIGKILL (overrides the suite), e.g. 1s");
+  run->add_option("--launcher", o.launcher,
+                  "Multi-rank: what happens to the other ranks when one fails (overrides the suite):\n"
+                  "torchrun (SIGTERM to each survivor's process group, --shutdown-timeout, then SIGKILL),\n"
+                  "lightning-ddp (SIGKILL to every survivor), none (survivors must notice on their own),\n"
+                  "mpirun (OpenMPI's mpirun starts the ranks and stops them itself)");
+  run->add_option("--shutdown-timeout", o.shutdown_timeout,
+                  "Multi-rank, torchrun policy: SIGTERM -> SIGKILL for surviving ranks (overrides the suite), e.g. 30s");
+  run->add_option("--collective-timeout", o.collective_timeout,
+                  "Multi-rank: a rank missing from a collective this long after the first arrived is hung "
+                  "(overrides the suite), e.g. 2s");
   run->add_option("--json", o.json, "Write a JSON report to FILE (streamed; complete also after an interruption)");
   run->add_option("--junit", o.junit, "Write a JUnit XML report to FILE (for CI systems)");
   run->add_flag("--no-private-tmp", o.no_private_tmp,
@@ -430,6 +464,9 @@ int main(int argc, char** argv) {
   bench->add_option("--grace", o.grace, "As for 'run' (overrides the suite)");
   bench->add_option("--timeout", o.timeout, "As for 'run' (overrides the suite)");
   bench->add_option("--kill-after", o.kill_after, "As for 'run' (overrides the suite)");
+  bench->add_option("--launcher", o.launcher, "As for 'run' (overrides the suite)");
+  bench->add_option("--shutdown-timeout", o.shutdown_timeout, "As for 'run' (overrides the suite)");
+  bench->add_option("--collective-timeout", o.collective_timeout, "As for 'run' (overrides the suite)");
   bench->add_flag("--no-private-tmp", o.no_private_tmp, "As for 'run'");
 
   try {

@@ -719,10 +719,29 @@ class ScenarioRun {
   void on_at(RankState& r, const wire::At& at) {
     const bool armed = sc_.point && r.rank == failing().rank && at.entry == to_string(sc_.entry) &&
                        at.point == to_string(*sc_.point);
-    if (!armed || fault_delivered_) {
+    if (!armed || fault_delivered_ || fault_pending_) {
       send_line(r.probe.get(), wire::Go{});
       return;
     }
+    // With several ranks the fault lands once every other rank waits in the
+    // collective that follows the point (or has exited), so the survivors
+    // are in the same place on every run instead of racing the failure.
+    fault_pending_ = true;
+    inject_when_others_wait();
+  }
+
+  void inject_when_others_wait(bool now = false) {
+    if (!fault_pending_) return;
+    RankState& r = failing();
+    if (!now)
+      for (const auto& x : ranks_)
+        if (x.rank != r.rank && !x.waiting && !x.exited()) return;
+    fault_pending_ = false;
+    if (!r.probe) return;
+    inject(r);
+  }
+
+  void inject(RankState& r) {
     fault_delivered_ = true;
     hooks_at_fault_ = r.out.hooks.size();
     const Fault& f = sc_.fault;
@@ -852,6 +871,7 @@ class ScenarioRun {
       collective_started_ns_ = sys::monotonic_ns();
       collective_name_ = b.name;
     }
+    inject_when_others_wait();
     if (!std::all_of(ranks_.begin(), ranks_.end(), [](const RankState& x) { return x.waiting; })) return;
     collective_started_ns_ = 0;
     for (auto& x : ranks_) {
@@ -861,6 +881,13 @@ class ScenarioRun {
   }
 
   void on_collective_timeout(std::int64_t now) {
+    if (fault_pending_) {
+      // Some rank did not reach the collective while the fault waited for it:
+      // inject anyway, and give the collective a fresh timeout.
+      inject_when_others_wait(true);
+      collective_started_ns_ = now;
+      return;
+    }
     collective_started_ns_ = 0;
     std::vector<int> missing;
     for (auto& r : ranks_)
@@ -889,7 +916,10 @@ class ScenarioRun {
     if (!completed) world_failure({r.rank}, r.out.exit.describe(), now);
   }
 
-  // Some rank failed: abort the collectives, then what the launcher does.
+  // Some rank failed: what the launcher does to the survivors, then the
+  // collectives they wait in are aborted. Under torchrun the processes the
+  // SIGTERM kills outright (loader workers) are gone before the ABORT, so a
+  // survivor finds the same world on every run.
   void world_failure(const std::vector<int>& failed, const std::string& how, std::int64_t now) {
     if (world_failed_ || !multi()) return;
     drain_probes();
@@ -902,22 +932,28 @@ class ScenarioRun {
     failure_text_ = fmt::format("rank {} failed: {}", join_ints(failed), how);
     res_.notes.push_back(failure_text_);
     collective_started_ns_ = 0;
-    for (auto& r : ranks_) {
-      if (!r.waiting) continue;
-      r.waiting = false;
-      send_line(r.probe.get(), wire::Abort{failure_text_});
-    }
     std::vector<int> survivors;
     for (auto& r : ranks_)
       if (r.pfd && !r.exited()) survivors.push_back(r.rank);
-    if (survivors.empty()) return;
-    switch (sc_.expect.launcher) {
-      case Launcher::torchrun:
-        for (int k : survivors) signal_rank_group(ranks_[static_cast<std::size_t>(k)], SIGTERM);
+    switch (survivors.empty() ? Launcher::none : sc_.expect.launcher) {
+      case Launcher::torchrun: {
+        std::vector<sys::Pidfd> dying;
+        for (int k : survivors) {
+          RankState& r = ranks_[static_cast<std::size_t>(k)];
+          for (auto& m : group_members(r)) {
+            auto d = sys::read_signal_dispositions(m.pid());
+            m.send_signal(SIGTERM);
+            if (d && d->dies_now(SIGTERM)) dying.push_back(std::move(m));
+          }
+          r.pfd->send_signal(SIGTERM);
+        }
+        for (auto& m : dying)
+          if (!m.wait_exit(2000ms)) res_.notes.push_back(fmt::format("process {} outlived SIGTERM for 2 s", m.pid()));
         shutdown_deadline_ns_ = now + sc_.expect.shutdown_timeout.count() * kMs;
         res_.notes.push_back(fmt::format("torchrun policy: SIGTERM to the process groups of rank(s) {}",
                                          join_ints(survivors)));
         break;
+      }
       case Launcher::lightning_ddp:
         for (int k : survivors) {
           ranks_[static_cast<std::size_t>(k)].pfd->send_signal(SIGKILL);
@@ -928,6 +964,11 @@ class ScenarioRun {
       case Launcher::none:
       case Launcher::mpirun:
         break;
+    }
+    for (auto& r : ranks_) {
+      if (!r.waiting) continue;
+      r.waiting = false;
+      send_line(r.probe.get(), wire::Abort{failure_text_});
     }
   }
 
@@ -1214,6 +1255,7 @@ class ScenarioRun {
   std::int64_t collective_started_ns_ = 0;  // first arrival at the pending collective
   std::string collective_name_, failure_text_;
   std::size_t hooks_at_fault_ = 0;
+  bool fault_pending_ = false;  // the failing rank waits at its point for the others to reach the collective
   bool fault_delivered_ = false, hang_ = false, harness_error_ = false, world_failed_ = false;
   bool interrupted_ = false, private_ns_ = false, had_files_ = false, checked_after_exit_ = false;
 };

@@ -262,6 +262,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // The harness ignores SIGPIPE; the ranks start with the default, as from a shell.
+  signal(SIGPIPE, SIG_DFL);
   // The harness runs with SIGINT/SIGTERM blocked; start from a clean mask and
   // take SIGCHLD through a signalfd.
   sigset_t mask;
