@@ -273,6 +273,7 @@ std::string_view to_string(LeakKind k) {
 std::string ExitStatus::describe() const {
   if (!exited) return "not exited";
   if (signal != 0) return "killed by " + signal_name(signal);
+  if (code < 0) return "exited (status unknown: its launcher reaped it)";
   return fmt::format("exit {}", code);
 }
 

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,8 +203,13 @@ struct RankState {
 class ScenarioRun {
  public:
   ScenarioRun(const Scenario& sc, std::uint64_t seq, const SupervisorConfig& cfg)
-      : sc_(sc), cfg_(cfg), ranks_(static_cast<std::size_t>(std::max(1, sc.world_size))) {
+      : sc_(sc),
+        cfg_(cfg),
+        ranks_(static_cast<std::size_t>(std::max(1, sc.world_size))),
+        via_mpirun_(sc.expect.launcher == Launcher::mpirun),
+        cgroup_per_rank_(!via_mpirun_) {
     res_.scenario = sc;
+    control_name_ = fmt::format("reclaim.{}.{}", ::getpid(), seq);
     root_ = fmt::format("{}/s{}", cfg.sandbox_base, seq);
     tmp_ = root_ + "/tmp";
     log_ = root_ + "/output.log";
@@ -310,7 +316,7 @@ class ScenarioRun {
     env.push_back("TMPDIR=" + tmp);
     env.push_back("TMP=" + tmp);
     env.push_back("TEMP=" + tmp);
-    env.push_back("RECLAIM_CONTROL=fd:3");
+    env.push_back(via_mpirun_ ? "RECLAIM_CONTROL=unix:@" + control_name_ : std::string("RECLAIM_CONTROL=fd:3"));
     env.push_back("RECLAIM_SCENARIO=" + sc_.id());
     env.push_back(marker_);
     env.push_back(fmt::format("RECLAIM_ENTRY={}", to_string(sc_.entry)));
@@ -346,7 +352,9 @@ class ScenarioRun {
     chan_ = Fd(chan[0]);
     Fd chan_child(high(chan[1]));
     std::vector<Fd> probe_children;
+    if (via_mpirun_ && !listen_control()) return false;
     for (auto& r : ranks_) {
+      if (via_mpirun_) break;  // the ranks connect to the control address
       int probe[2];
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, probe) != 0)
         return fail(fmt::format("socketpair: {}", std::strerror(errno)));
@@ -377,10 +385,20 @@ class ScenarioRun {
       arg("--cgroup");
       arg(cgroup_);
     }
-    arg("--ranks");
-    arg(std::to_string(n));
-    arg("--");
-    arg(*exe);
+    if (via_mpirun_) {
+      auto mpirun = resolve_executable("mpirun");
+      if (!mpirun) return fail("the mpirun launcher needs 'mpirun' on PATH (Debian: apt-get install openmpi-bin)");
+      arg("--launcher");
+      arg("--ranks");
+      arg("1");
+      arg("--");
+      for (auto& a : mpirun_command(*mpirun, *exe)) arg(std::move(a));
+    } else {
+      arg("--ranks");
+      arg(std::to_string(n));
+      arg("--");
+      arg(*exe);
+    }
     for (std::size_t i = 1; i < sc_.target.argv.size(); ++i) arg(sc_.target.argv[i]);
     std::vector<const char*> argv{cfg_.shepherd_path.c_str()};
     for (auto& a : args) argv.push_back(a.c_str());
@@ -403,7 +421,8 @@ class ScenarioRun {
     const int out = log ? log.get() : STDERR_FILENO;
     BindFds fds;
     fds.map = {{0, devnull.get()}, {1, out}, {2, out}, {3, chan_child.get()}};
-    for (int k = 0; k < n; ++k) fds.map.emplace_back(4 + k, probe_children[static_cast<std::size_t>(k)].get());
+    for (std::size_t k = 0; k < probe_children.size(); ++k)
+      fds.map.emplace_back(4 + static_cast<int>(k), probe_children[k].get());
     // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
     auto proc = launcher(io_->get_executor(), ec, cfg_.shepherd_path, argv.data(), std::move(fds));
     if (ec) return fail(fmt::format("starting {}: {}", cfg_.shepherd_path, ec.message()));
@@ -416,6 +435,127 @@ class ScenarioRun {
     scope_.shepherd_pid = shepherd_pid_;
     deadline_ns_ = sys::monotonic_ns() + sc_.expect.timeout.count() * kMs;
     return true;
+  }
+
+  // The control address of ranks started by mpirun: an abstract unix socket
+  // (no file to clean up, reachable from the scenario's mount namespace).
+  bool listen_control() {
+    listen_ = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path + 1, control_name_.data(), control_name_.size());
+    auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + control_name_.size());
+    if (!listen_ || ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(listen_.get(), world() + 8) != 0)
+      return fail(fmt::format("control socket @{}: {}", control_name_, std::strerror(errno)));
+    return true;
+  }
+
+  // mpirun starting every rank through a small shell step that gives it
+  // torchrun's RANK/LOCAL_RANK and its own TMPDIR from Open MPI's variables,
+  // then execs the target (the rank keeps the shell's pid). -x forwards what
+  // the ranks need when mpirun places them on other machines.
+  std::vector<std::string> mpirun_command(const std::string& mpirun, const std::string& exe) const {
+    // mpirun stops the other ranks itself: SIGTERM, then SIGKILL after
+    // odls_base_sigkill_timeout whole seconds — the suite's shutdown timeout.
+    const auto shutdown_s = std::max<std::int64_t>(1, (sc_.expect.shutdown_timeout.count() + 999) / 1000);
+    std::vector<std::string> a{mpirun,  "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
+                               "--mca", "odls_base_sigkill_timeout", std::to_string(shutdown_s),
+                               "-np",   std::to_string(world())};
+    for (const char* v : {"RECLAIM_CONTROL", "RECLAIM_SCENARIO", "RECLAIM_MARKER", "RECLAIM_ENTRY",
+                          "RECLAIM_WORLD_SIZE", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                          "TMPDIR"}) {
+      a.emplace_back("-x");
+      a.emplace_back(v);
+    }
+    a.emplace_back("/bin/sh");
+    a.emplace_back("-c");
+    a.emplace_back(
+        "r=${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}}; "
+        "export RANK=$r RECLAIM_RANK=$r LOCAL_RANK=${OMPI_COMM_WORLD_LOCAL_RANK:-$r}; "
+        "export TMPDIR=\"${TMPDIR:-/tmp}/rank-$r\"; export TMP=\"$TMPDIR\" TEMP=\"$TMPDIR\"; "
+        "exec \"$@\"");
+    a.emplace_back("reclaim-rank");
+    a.push_back(exe);
+    return a;
+  }
+
+  // A rank started by mpirun connected: its HELLO names the rank.
+  void on_accept() {
+    for (;;) {
+      int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0) return;
+      pending_.push_back(std::make_unique<PendingRank>());
+      pending_.back()->fd = Fd(fd);
+    }
+  }
+
+  void on_pending(std::size_t i) {
+    PendingRank& p = *pending_[i];
+    char buf[4096];
+    ssize_t n;
+    do n = ::recv(p.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      p.fd.reset();
+      return;
+    }
+    if (n < 0) return;
+    p.buf.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    auto line = p.buf.next();
+    if (!line) {
+      if (p.buf.overflowed()) p.fd.reset();
+      return;
+    }
+    wire::Message m = wire::decode(*line);
+    auto* h = std::get_if<wire::Hello>(&m);
+    if (!h || h->rank < 0 || h->rank >= world() || ranks_[static_cast<std::size_t>(h->rank)].pfd) {
+      send_line(p.fd.get(), wire::Error{"expected HELLO with a rank of this scenario not yet connected"});
+      res_.notes.push_back(fmt::format("refused a control connection that began '{}'", *line));
+      p.fd.reset();
+      return;
+    }
+    RankState& r = ranks_[static_cast<std::size_t>(h->rank)];
+    // Only a process of this scenario may be a rank: below the shepherd.
+    auto table = sys::scan_processes();
+    auto desc = sys::descendants(table, shepherd_pid_);
+    auto pfd = sys::Pidfd::open(static_cast<int>(h->pid));
+    if (std::find(desc.begin(), desc.end(), static_cast<int>(h->pid)) == desc.end() || !pfd) {
+      fail(fmt::format("rank {} connected from pid {}, which is not a process of this scenario", h->rank, h->pid));
+      p.fd.reset();
+      return;
+    }
+    r.out.pid = static_cast<int>(h->pid);
+    r.pfd.emplace(std::move(pfd.value()));
+    seen_pids_.insert(r.out.pid);
+    pid_rank_[r.out.pid] = r.rank;
+    if (r.rank == failing().rank) scope_.rank_pid = r.out.pid;
+    r.probe = std::move(p.fd);
+    r.buf = std::move(p.buf);
+    on_message(r, *line);
+    while (r.probe) {
+      auto more = r.buf.next();
+      if (!more) break;
+      on_message(r, *more);
+    }
+  }
+
+  // mpirun is gone: a rank that never connected will not.
+  void on_launcher_exit(std::int64_t now) {
+    launcher_exited_ = true;
+    std::vector<int> missing;
+    for (auto& r : ranks_)
+      if (!r.pfd && !r.exited()) {
+        r.out.exited_ns = now;
+        r.settled = true;
+        missing.push_back(r.rank);
+      }
+    if (!missing.empty() && !world_failed_)
+      fail(fmt::format("mpirun exited before rank(s) {} connected to the harness", join_ints(missing)));
+    if (all_exited() && !ranks_done()) {
+      res_.timeline.rank_exited_ns = now;
+      grace_deadline_ns_ = now + sc_.expect.grace.count() * kMs;
+    }
   }
 
   // ---- the event loop ---------------------------------------------------------
@@ -441,6 +581,10 @@ class ScenarioRun {
         if (ranks_[k].probe) i_probe[k] = add(ranks_[k].probe.get());
         if (ranks_[k].pfd && !ranks_[k].exited()) i_rank[k] = add(ranks_[k].pfd->fd());
       }
+      const std::size_t i_listen = listen_ ? add(listen_.get()) : SIZE_MAX;
+      const std::size_t first_pending = fds.size();
+      for (auto& p : pending_) add(p->fd ? p->fd.get() : -1);
+      const std::size_t i_launcher = launcher_pfd_ && !launcher_exited_ ? add(launcher_pfd_->fd()) : SIZE_MAX;
       const std::size_t i_tmp = add(tmp_watch_->fd());
       const std::size_t i_shm = shm_watch_ ? add(shm_watch_->fd()) : SIZE_MAX;
       const std::size_t i_abort = cfg_.abort_fd >= 0 ? add(cfg_.abort_fd) : SIZE_MAX;
@@ -463,6 +607,10 @@ class ScenarioRun {
         return;
       }
       if (ready(i_chan)) on_shepherd();
+      if (ready(i_listen)) on_accept();
+      for (std::size_t i = 0; i < pending_.size() && first_pending + i < fds.size(); ++i)
+        if (ready(first_pending + i)) on_pending(i);
+      pending_.erase(std::remove_if(pending_.begin(), pending_.end(), [](auto& p) { return !p->fd; }), pending_.end());
       for (std::size_t k = 0; k < ranks_.size(); ++k)
         if (ready(i_probe[k])) on_probe(ranks_[k]);
       for (std::size_t k = 0; k < ranks_.size(); ++k) {
@@ -475,6 +623,7 @@ class ScenarioRun {
           on_rank_exit(r, sys::monotonic_ns());
         }
       }
+      if (ready(i_launcher)) on_launcher_exit(sys::monotonic_ns());
       bool files_changed = false;
       if (ready(i_tmp)) files_changed |= tmp_watch_->drain();
       if (ready(i_shm)) files_changed |= shm_watch_->drain();
@@ -532,15 +681,17 @@ class ScenarioRun {
       res_.error = multi() ? fmt::format("the ranks did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count())
                            : fmt::format("the rank did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count());
       for (auto& r : ranks_)
-        if (!r.exited()) r.pfd->send_signal(SIGTERM);
+        if (r.pfd && !r.exited()) r.pfd->send_signal(SIGTERM);
+      if (launcher_pfd_ && !launcher_exited_) launcher_pfd_->send_signal(SIGTERM);
       kill_deadline_ns_ = now + sc_.expect.kill_after.count() * kMs;
     } else if (hang_ && kill_deadline_ns_ && now >= kill_deadline_ns_) {
       res_.error += fmt::format(", then SIGKILL after {} ms", sc_.expect.kill_after.count());
       for (auto& r : ranks_)
-        if (!r.exited()) {
+        if (r.pfd && !r.exited()) {
           r.pfd->send_signal(SIGKILL);
           r.killed = true;
         }
+      if (launcher_pfd_ && !launcher_exited_) launcher_pfd_->send_signal(SIGKILL);
       kill_deadline_ns_ = 0;
       deadline_ns_ = INT64_MAX;
     }
@@ -572,6 +723,16 @@ class ScenarioRun {
           res_.notes.push_back("private /tmp and /dev/shm unavailable (" + reason +
                                "): hard-coded /tmp and /dev/shm paths are not audited");
           scope_.sandbox_shm.clear();
+        }
+      } else if (f[0] == "SPAWNED" && f.size() >= 4 && via_mpirun_) {
+        launcher_pid_ = static_cast<int>(to_long(f[2]));
+        res_.timeline.started_ns = to_long(f[3]);
+        seen_pids_.insert(launcher_pid_);
+        if (passed) launcher_pfd_.emplace(sys::Pidfd::adopt(passed.release(), launcher_pid_));
+        else fail("the shepherd sent no pidfd for mpirun");
+        if (!cgroup_.empty()) {
+          auto members = sys::cgroup_procs(rank_cgroup(0));
+          cgroup_in_use_ = std::find(members.begin(), members.end(), launcher_pid_) != members.end();
         }
       } else if (f[0] == "SPAWNED" && f.size() >= 4) {
         const long k = to_long(f[1]);
@@ -733,9 +894,12 @@ class ScenarioRun {
   void inject_when_others_wait(bool now = false) {
     if (!fault_pending_) return;
     RankState& r = failing();
+    // Ranks that never entered a brokered collective (a program with its own,
+    // e.g. torch.distributed's) are not waited for: they may be blocked on
+    // the failing rank itself.
     if (!now)
       for (const auto& x : ranks_)
-        if (x.rank != r.rank && !x.waiting && !x.exited()) return;
+        if (x.rank != r.rank && x.collectives > 0 && !x.waiting && !x.exited()) return;
     fault_pending_ = false;
     if (!r.probe) return;
     inject(r);
@@ -904,16 +1068,24 @@ class ScenarioRun {
   // is a rank failure.
   void settle(RankState& r, std::int64_t now) {
     if (r.settled || !r.exited()) return;
-    if (!r.status_known && !(r.bye && *r.bye == 0)) return;
+    // mpirun, not the shepherd, reaps ranks it started: their BYE is all there is.
+    if (!r.status_known && !(r.bye && *r.bye == 0) && !via_mpirun_) return;
     r.settled = true;
-    const bool completed = r.status_known ? (r.out.exit.signal == 0 && r.out.exit.code == 0) : true;
+    if (!r.status_known && via_mpirun_) {
+      r.out.exit.exited = true;
+      r.out.exit.code = r.bye ? *r.bye : -1;
+    }
+    const bool completed = r.status_known ? (r.out.exit.signal == 0 && r.out.exit.code == 0) : (r.bye && *r.bye == 0);
     if (r.rank == failing().rank && !fault_delivered_ && sc_.fault.is_failure() && !harness_error_ && !hang_ &&
         !world_failed_) {
       fail(fmt::format("the rank exited ({}) without reaching the point {}", r.out.exit.describe(),
                        sc_.point ? to_string(*sc_.point) : "?"));
       harness_error_ = false;  // still audit what it left
     }
-    if (!completed) world_failure({r.rank}, r.out.exit.describe(), now);
+    if (!completed)
+      world_failure({r.rank},
+                    r.status_known || r.bye ? r.out.exit.describe() : std::string("exited without a BYE (mpirun reaped it)"),
+                    now);
   }
 
   // Some rank failed: what the launcher does to the survivors, then the
@@ -978,7 +1150,9 @@ class ScenarioRun {
     r.out.exited_ns = now;
     if (r.rank == failing().rank) res_.rank_exit = r.out.exit;
     settle(r, now);
-    if (all_exited()) {
+    // Under mpirun the job ends when mpirun does: it reaps the ranks, holds
+    // their orphans and removes its session directory last.
+    if (all_exited() && (!via_mpirun_ || launcher_exited_)) {
       res_.timeline.rank_exited_ns = now;
       grace_deadline_ns_ = now + sc_.expect.grace.count() * kMs;
       shutdown_deadline_ns_ = 0;
@@ -1014,7 +1188,7 @@ class ScenarioRun {
     std::vector<sys::ProcStat> out;
     for (const auto& r : ranks_)
       for (int pid : sys::cgroup_procs(rank_cgroup(r.rank))) {
-        pid_rank_[pid] = r.rank;
+        if (cgroup_per_rank_) pid_rank_[pid] = r.rank;
         if (auto st = sys::read_stat(pid)) out.push_back(std::move(*st));
       }
     return out;
@@ -1045,7 +1219,7 @@ class ScenarioRun {
       if (it->state == 'Z' && it->ppid == shepherd_pid_) continue;
       live[pid] = &*it;
     }
-    if (multi() && !cgroup_in_use_)
+    if (multi() && !(cgroup_in_use_ && cgroup_per_rank_))
       for (const auto& r : ranks_)
         for (int pid : sys::descendants(table, r.out.pid)) pid_rank_.emplace(pid, r.rank);
     for (auto it = leftovers_.begin(); it != leftovers_.end();)
@@ -1078,7 +1252,7 @@ class ScenarioRun {
   // seen below. -1 when unknown.
   int rank_of_pid(int pid) {
     if (auto it = pid_rank_.find(pid); it != pid_rank_.end()) return it->second;
-    if (!cgroup_.empty()) {
+    if (!cgroup_.empty() && cgroup_per_rank_) {
       if (auto text = sys::read_small_file(fmt::format("/proc/{}/cgroup", pid))) {
         auto at = text->rfind("/r");
         if (at != std::string::npos) {
@@ -1099,7 +1273,8 @@ class ScenarioRun {
     // can come just after the pidfd said the rank is gone.
     const std::int64_t until = sys::monotonic_ns() + 1000 * kMs;
     auto statuses_pending = [&] {
-      return std::any_of(ranks_.begin(), ranks_.end(), [](const RankState& r) { return r.exited() && !r.status_known; });
+      return !via_mpirun_ &&
+             std::any_of(ranks_.begin(), ranks_.end(), [](const RankState& r) { return r.exited() && !r.status_known; });
     };
     while (statuses_pending() && chan_ && sys::monotonic_ns() < until) {
       pollfd p{chan_.get(), POLLIN, 0};
@@ -1192,6 +1367,8 @@ class ScenarioRun {
     // Empty now: the shepherd reaped every process of the scenario.
     remove_cgroups();
     for (auto& r : ranks_) r.probe.reset();
+    pending_.clear();
+    listen_.reset();
     remove_machine_wide_leaks();
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
@@ -1231,6 +1408,18 @@ class ScenarioRun {
   const Scenario& sc_;
   const SupervisorConfig& cfg_;
   std::vector<RankState> ranks_;
+  const bool via_mpirun_;       // mpirun starts the ranks; they connect to control_name_
+  const bool cgroup_per_rank_;  // each rank in its own cgroup (not under mpirun: it starts them all)
+  std::string control_name_;    // the abstract socket name for RECLAIM_CONTROL=unix:@...
+  Fd listen_;
+  struct PendingRank {
+    Fd fd;
+    wire::LineBuffer buf;
+  };
+  std::vector<std::unique_ptr<PendingRank>> pending_;  // connected, HELLO not read yet
+  std::optional<sys::Pidfd> launcher_pfd_;
+  int launcher_pid_ = 0;
+  bool launcher_exited_ = false;
   ScenarioResult res_;
   std::string root_, tmp_, shm_, log_, marker_, cgroup_;
   bool cgroup_in_use_ = false;

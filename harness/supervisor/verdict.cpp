@@ -64,6 +64,8 @@ std::vector<Violation> check_survivor(const Scenario& sc, const SurvivorEvidence
     auto td = count_from(ev.hooks, 0, "teardown");
     if (td != 1) out.push_back({"teardown called once on success", fmt::format("teardown called {} times", td)});
     if (oe != 0) out.push_back({"no on_exception on success", fmt::format("on_exception called {} times", oe)});
+    if (ev.exit.exited && (ev.exit.signal != 0 || ev.exit.code != 0))
+      out.push_back({"the rank exits 0 on success", ev.exit.describe()});
     return out;
   }
   if (ev.exit.signal == SIGKILL) return out;  // it could not react

@@ -50,6 +50,45 @@ TEST(Fault, OnlyCatchableSignalsLetTheRankReact) {
   EXPECT_FALSE(parse_fault("sigabrt")->rank_can_react());
 }
 
+TEST(Fault, RankFailuresRoundTripAndLeaveTheRankNoChanceToReact) {
+  const std::pair<const char*, FaultKind> failures[] = {{"crash", FaultKind::crash},
+                                                         {"exit", FaultKind::exit},
+                                                         {"hang", FaultKind::hang},
+                                                         {"disconnect", FaultKind::disconnect}};
+  for (auto [name, kind] : failures) {
+    auto f = parse_fault(name);
+    ASSERT_TRUE(f) << name;
+    EXPECT_EQ(f->kind, kind) << name;
+    EXPECT_EQ(f->target, SignalTarget::rank) << name;
+    EXPECT_EQ(to_string(*f), name);
+    EXPECT_TRUE(f->is_failure()) << name;
+    EXPECT_FALSE(f->rank_can_react()) << name;
+    EXPECT_TRUE(is_rank_failure(*f)) << name;
+  }
+  EXPECT_EQ(parse_fault("crash")->signo, SIGKILL);  // a crash is a SIGKILL to the rank
+  EXPECT_FALSE(parse_fault("pg-crash"));
+  EXPECT_FALSE(parse_fault("Crash"));
+}
+
+TEST(Fault, OnlyCrashExitHangAndDisconnectAreRankFailures) {
+  for (const char* name : {"none", "exception", "sigkill", "sigterm", "pg-sigterm", "worker-sigkill"})
+    EXPECT_FALSE(is_rank_failure(*parse_fault(name))) << name;
+}
+
+TEST(Launcher, RoundTripsEveryNameAndRejectsOthers) {
+  const std::pair<Launcher, const char*> launchers[] = {{Launcher::torchrun, "torchrun"},
+                                                         {Launcher::lightning_ddp, "lightning-ddp"},
+                                                         {Launcher::none, "none"},
+                                                         {Launcher::mpirun, "mpirun"}};
+  for (auto [launcher, name] : launchers) {
+    EXPECT_EQ(to_string(launcher), name);
+    EXPECT_EQ(parse_launcher(name), launcher) << name;
+  }
+  for (const char* bad : {"", "lightning_ddp", "Torchrun", "torchrun ", "slurm", "?"})
+    EXPECT_FALSE(parse_launcher(bad)) << bad;
+  EXPECT_EQ(Expectations{}.launcher, Launcher::torchrun);
+}
+
 TEST(Fault, WorkerFaultsOnlyAtBatches) {
   auto w = *parse_fault("worker-sigkill");
   EXPECT_TRUE(fault_valid_at(w, Hook::train_batch));
@@ -80,6 +119,24 @@ TEST(Scenario, IdsAreStableAndReadable) {
   Scenario normal;
   normal.entry = Entry::test;
   EXPECT_EQ(normal.id(), "test/none");
+}
+
+TEST(Scenario, MultiRankIdsNameWorldSizeAndFailingRank) {
+  Scenario s;
+  s.entry = Entry::fit;
+  s.point = parse_point("setup");
+  s.fault = *parse_fault("crash");
+  EXPECT_EQ(s.id(), "fit/setup/crash");  // one rank: no suffix
+  s.world_size = 4;
+  s.rank = 3;
+  EXPECT_EQ(s.id(), "fit/setup/crash/ws4/r3");
+  s.rank = 0;
+  EXPECT_EQ(s.id(), "fit/setup/crash/ws4/r0");
+  s.fault = *parse_fault("disconnect");
+  s.point = parse_point("train_batch#3");
+  s.world_size = 2;
+  s.rank = 1;
+  EXPECT_EQ(s.id(), "fit/train_batch#3/disconnect/ws2/r1");
 }
 
 TEST(ExitStatus, KeepsSignalsAndCodesApart) {

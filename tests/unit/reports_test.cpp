@@ -130,9 +130,19 @@ std::vector<ScenarioResult> sample_results() {
   error.error = "cannot spawn <rank>: \"no such file\" & \x01gone";
   out.push_back(error);
 
+  // Rank 1's loader worker is killed; rank 1 reacts and exits 1, which fails
+  // the world; rank 0 is aborted in its next collective.
   auto multi = result(scenario(Entry::fit, "train_batch#1", "worker-sigkill", 2, 1), Verdict::pass);
   multi.timeline.fault_injected_ns = kT0 + 6 * kMs;
   multi.timeline.all_reclaimed_ns = kT0 + 7 * kMs + 500'000;
+  multi.rank_exit = {true, 1, 0};
+  multi.world_failed_ns = kT0 + 6 * kMs + 300'000;
+  // prepare_data runs on local rank 0 only.
+  multi.ranks.push_back({0, 4100, {true, 1, 0},
+                         {"prepare_data", "setup", "val_dataloader", "train_dataloader", "on_exception"},
+                         kT0 + 6 * kMs + 400'000, kT0 + 6 * kMs + 900'000, false, ""});
+  multi.ranks.push_back({1, 4101, {true, 1, 0}, {"setup", "val_dataloader", "train_dataloader", "on_exception"},
+                         kT0 + 6 * kMs + 100'000, kT0 + 6 * kMs + 250'000, true, "exit 1"});
   out.push_back(multi);
   return out;
 }
@@ -479,6 +489,35 @@ TEST(ToJson, FollowsTheScenarioSchema) {
   EXPECT_EQ(error["verdict"], "error");
 }
 
+TEST(ToJson, ReportsEveryRankRelativeToTheScenarioStart) {
+  auto r = result(scenario(Entry::fit, "setup", "crash", 2, 1), Verdict::pass);
+  r.world_failed_ns = kT0 + 4 * kMs + 50'000;
+  r.ranks.push_back({0, 4100, {true, -1, SIGTERM}, {"prepare_data", "setup", "on_exception"},
+                     kT0 + 5 * kMs, kT0 + 6 * kMs, false, ""});
+  r.ranks.push_back({1, 4101, {true, -1, SIGKILL}, {"setup"}, 0, kT0 + 4 * kMs, true, "killed by SIGKILL"});
+  nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["id"], "fit/setup/crash/ws2/r1");
+  EXPECT_EQ(j["world_failed_ns"], 4 * kMs + 50'000);
+  ASSERT_TRUE(j["ranks"].is_array());
+  ASSERT_EQ(j["ranks"].size(), 2u);
+  // Exactly these fields: a survivor has no failure, and what did not happen is null.
+  EXPECT_EQ(j["ranks"][0], nlohmann::json::parse(R"({
+      "rank": 0, "pid": 4100, "exit": "killed by SIGTERM", "failed": false, "failure": null,
+      "hooks": ["prepare_data", "setup", "on_exception"],
+      "timeline_ns": {"on_exception": 5000000, "exited": 6000000}})"));
+  EXPECT_EQ(j["ranks"][1], nlohmann::json::parse(R"({
+      "rank": 1, "pid": 4101, "exit": "killed by SIGKILL", "failed": true, "failure": "killed by SIGKILL",
+      "hooks": ["setup"],
+      "timeline_ns": {"on_exception": null, "exited": 4000000}})"));
+
+  // One rank, no world failure: an empty list and a null time.
+  nlohmann::json single = to_json(sample_results()[0]);
+  ASSERT_TRUE(single["ranks"].is_array());
+  EXPECT_TRUE(single["ranks"].empty());
+  ASSERT_TRUE(single.contains("world_failed_ns"));
+  EXPECT_TRUE(single["world_failed_ns"].is_null());
+}
+
 // ---- JSON reporter --------------------------------------------------------------
 
 void expect_json_report_schema(const nlohmann::json& j) {
@@ -492,9 +531,17 @@ void expect_json_report_schema(const nlohmann::json& j) {
   for (const auto& s : j["scenarios"]) {
     for (const char* key :
          {"id", "entry", "point", "fault", "world_size", "rank", "verdict", "leaks", "violations",
-          "hooks", "timeline_ns", "reclaim_latency_ms", "rank_exit", "notes", "error", "repro"})
+          "hooks", "timeline_ns", "reclaim_latency_ms", "rank_exit", "ranks", "world_failed_ns", "notes",
+          "error", "repro"})
       EXPECT_TRUE(s.contains(key)) << key << " in " << s.dump();
     EXPECT_EQ(s["timeline_ns"].size(), 8u);
+    ASSERT_TRUE(s["ranks"].is_array());
+    for (const auto& r : s["ranks"]) {
+      EXPECT_EQ(r.size(), 7u) << r.dump();
+      for (const char* key : {"rank", "pid", "exit", "failed", "failure", "hooks", "timeline_ns"})
+        EXPECT_TRUE(r.contains(key)) << key << " in " << r.dump();
+      EXPECT_EQ(r["timeline_ns"].size(), 2u) << r.dump();
+    }
   }
   const auto& summary = j["summary"];
   for (const char* key :
@@ -519,6 +566,10 @@ TEST(JsonReporter, MatchesGoldenAndSchema) {
   EXPECT_EQ(j["summary"]["failed"], 5);
   EXPECT_EQ(j["summary"]["by_verdict"]["leak"], 2);
   EXPECT_FALSE(j["summary"]["interrupted"].get<bool>());
+  const auto& multi = j["scenarios"][7];
+  ASSERT_EQ(multi["ranks"].size(), 2u);
+  EXPECT_EQ(multi["ranks"][1]["failure"], "exit 1");
+  EXPECT_EQ(multi["world_failed_ns"], 6 * kMs + 300'000);
   expect_matches_golden(normalise(text), "report.json");
 }
 

@@ -38,6 +38,33 @@ TEST(Wire, FlagsMalformedAndIgnoresUnknown) {
   EXPECT_FALSE(std::get<Unknown>(m).malformed);
 }
 
+TEST(Wire, BarrierAndAbortRoundTrip) {
+  EXPECT_EQ(encode(Barrier{"train_batch#3"}), "BARRIER train_batch#3\n");
+  auto m = decode("BARRIER train_batch#3\n");
+  ASSERT_TRUE(std::holds_alternative<Barrier>(m));
+  EXPECT_EQ(std::get<Barrier>(m).name, "train_batch#3");
+  EXPECT_EQ(encode(m), "BARRIER train_batch#3\n");
+
+  EXPECT_EQ(encode(Abort{"rank 1 failed: exit 1"}), "ABORT rank 1 failed: exit 1\n");
+  m = decode("ABORT rank 1 failed: exit 1\n");
+  ASSERT_TRUE(std::holds_alternative<Abort>(m));
+  EXPECT_EQ(encode(m), "ABORT rank 1 failed: exit 1\n");
+}
+
+TEST(Wire, AbortKeepsItsTextToTheEndOfTheLine) {
+  auto m = decode("ABORT rank 2,3 failed: did not reach collective 'post_setup'  within 2000 ms\r\n");
+  ASSERT_TRUE(std::holds_alternative<Abort>(m));
+  EXPECT_EQ(std::get<Abort>(m).text, "rank 2,3 failed: did not reach collective 'post_setup'  within 2000 ms");
+}
+
+TEST(Wire, BarrierNeedsExactlyOneName) {
+  for (const char* bad : {"BARRIER", "BARRIER ", "BARRIER post_setup extra", "BARRIER a b c\n"}) {
+    auto m = decode(bad);
+    ASSERT_TRUE(std::holds_alternative<Unknown>(m)) << bad;
+    EXPECT_TRUE(std::get<Unknown>(m).malformed) << bad;
+  }
+}
+
 TEST(LineBuffer, SplitsAcrossFeedsAndDetectsOverflow) {
   LineBuffer b;
   b.feed("GO\nHA");

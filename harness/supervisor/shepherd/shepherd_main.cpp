@@ -11,7 +11,7 @@
 //
 // Usage (internal; started by the supervisor):
 //   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
-//                    --ranks N -- EXE ARGS...
+//                    [--launcher] --ranks N -- EXE ARGS...
 // With --cgroup, rank K joins the cgroup v2 directory DIR/rK before exec, so
 // the cgroups list exactly the scenario's processes, per rank (the shepherd
 // stays out). Each rank gets RANK, LOCAL_RANK and RECLAIM_RANK; with several
@@ -19,6 +19,10 @@
 // scenario's temp directory (the supervisor creates them).
 // Descriptors: 3 = SOCK_SEQPACKET channel to the supervisor; 4 .. 4+N-1 = the
 // control sockets of ranks 0 .. N-1 (each rank receives its own as fd 3).
+// With --launcher, EXE is a launcher that starts the ranks itself (mpirun):
+// it is spawned once, as "rank 0" of the protocol below, with the environment
+// untouched, no control socket (the ranks connect to the address in
+// RECLAIM_CONTROL) and the cgroup DIR/r0.
 // Channel messages (one per packet):
 //   -> READY NS REASON            NS = 1 when the private /tmp and /dev/shm are in place
 //   -> SPAWNED RANK PID T         with the rank's pidfd attached (SCM_RIGHTS)
@@ -221,8 +225,10 @@ std::string private_tmp(const std::string& host_tmp, const std::string& host_shm
 struct RankExecSetup {
   int cgroup_procs_fd = -1;  // the scenario cgroup's cgroup.procs, or -1
 
+  // const: Boost.Process detects the hook by calling it, and silently skips
+  // a hook it cannot call on the object as passed.
   template <class Launcher>
-  bp2::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) {
+  bp2::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) const {
     // Joining the cgroup may fail (no cgroup v2, no permission): the
     // supervisor checks membership and falls back to scanning /proc.
     if (cgroup_procs_fd >= 0) (void)!::write(cgroup_procs_fd, "0", 1);
@@ -243,6 +249,7 @@ int main(int argc, char** argv) {
   std::string host_tmp, host_shm, cgroup;
   std::vector<std::string> carry;
   int ranks = 1;
+  bool launcher_mode = false;
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -251,6 +258,7 @@ int main(int argc, char** argv) {
     else if (a == "--ranks" && i + 1 < argc) ranks = std::atoi(argv[++i]);
     else if (a == "--cgroup" && i + 1 < argc) cgroup = argv[++i];
     else if (a == "--carry" && i + 1 < argc) carry.emplace_back(argv[++i]);
+    else if (a == "--launcher") launcher_mode = true;
     else if (a == "--") { ++i; break; }
     else {
       std::fprintf(stderr, "reclaim-shepherd: unexpected argument '%s' (internal program of reclaim)\n", argv[i]);
@@ -323,19 +331,22 @@ int main(int argc, char** argv) {
   // The launcher's exact type: Boost.Process 1.81's converting move to
   // bp2::process leaves members uninitialised.
   std::vector<bp2::basic_process<asio::io_context::executor_type>> procs;
+  if (launcher_mode) ranks = 1;
   for (int r = 0; r < ranks; ++r) {
     std::vector<std::string> env = env_store;
     const std::string rs = std::to_string(r);
-    for (const char* key : {"RANK=", "LOCAL_RANK=", "RECLAIM_RANK=", "ROLE_RANK="}) {
-      bool found = false;
-      for (auto& e : env)
-        if (e.rfind(key, 0) == 0) { e = key + rs; found = true; }
-      if (!found) env.push_back(key + rs);
+    if (!launcher_mode) {
+      for (const char* key : {"RANK=", "LOCAL_RANK=", "RECLAIM_RANK=", "ROLE_RANK="}) {
+        bool found = false;
+        for (auto& e : env)
+          if (e.rfind(key, 0) == 0) { e = key + rs; found = true; }
+        if (!found) env.push_back(key + rs);
+      }
+      if (ranks > 1)
+        for (auto& e : env)
+          for (const char* key : {"TMPDIR=", "TMP=", "TEMP="})
+            if (e.rfind(key, 0) == 0) e += "/rank-" + rs;
     }
-    if (ranks > 1)
-      for (auto& e : env)
-        for (const char* key : {"TMPDIR=", "TMP=", "TEMP="})
-          if (e.rfind(key, 0) == 0) e += "/rank-" + rs;
     std::vector<const char*> envp;
     for (auto& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
@@ -345,9 +356,12 @@ int main(int argc, char** argv) {
     bp2::error_code ec;
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     for (int fd : keep_fds) launcher.fd_whitelist.push_back(fd);
+    const RankExecSetup setup{cgroup_procs_fds[static_cast<std::size_t>(r)]};
     // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
-    auto proc = launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(),
-                         reclaim::launch::BindFd{3, kFirstRankFd + r}, RankExecSetup{cgroup_procs_fds[static_cast<std::size_t>(r)]});
+    auto proc = launcher_mode
+                    ? launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(), setup)
+                    : launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(),
+                               reclaim::launch::BindFd{3, kFirstRankFd + r}, setup);
     if (ec) {
       send_packet("SPAWNFAIL " + rs + " " + std::to_string(ec.value()) + " " + ec.message());
       continue;
@@ -361,7 +375,7 @@ int main(int argc, char** argv) {
     procs.push_back(std::move(proc));
     send_packet("SPAWNED " + rs + " " + std::to_string(pid) + " " + std::to_string(now_ns()), pfd);
     if (pfd >= 0) close(pfd);
-    close(kFirstRankFd + r);
+    if (!launcher_mode) close(kFirstRankFd + r);
   }
 
   pollfd fds[2] = {{kChannelFd, POLLIN, 0}, {sigfd, POLLIN, 0}};
