@@ -662,9 +662,11 @@ class ScenarioRun {
     if (shutdown_deadline_ns_ && now >= shutdown_deadline_ns_) {
       shutdown_deadline_ns_ = 0;
       std::vector<int> killed;
+      const auto table = scenario_table();
       for (auto& r : ranks_)
         if (r.pfd && !r.exited()) {
-          signal_rank_group(r, SIGKILL);
+          r.pfd->send_signal(SIGKILL);
+          for (auto& m : group_members(r, table)) m.send_signal(SIGKILL);
           r.killed = true;
           killed.push_back(r.rank);
         }
@@ -951,20 +953,16 @@ class ScenarioRun {
   }
 
   // The live processes of rank `r`'s process group other than the rank itself.
-  std::vector<sys::Pidfd> group_members(const RankState& r) {
+  std::vector<sys::Pidfd> group_members(const RankState& r) { return group_members(r, scenario_table()); }
+
+  std::vector<sys::Pidfd> group_members(const RankState& r, const std::vector<sys::ProcStat>& table) {
     std::vector<sys::Pidfd> out;
-    for (auto& p : scenario_table())
+    for (auto& p : table)
       if (p.pgrp == r.out.pid && p.pid != r.out.pid && p.state != 'Z')
         if (auto pfd = sys::open_verified(p.pid, p.starttime)) out.push_back(std::move(*pfd));
     return out;
   }
 
-  // The rank and every process of its group, through pidfds (torchrun's killpg).
-  void signal_rank_group(RankState& r, int signo) {
-    auto members = group_members(r);
-    r.pfd->send_signal(signo);
-    for (auto& m : members) m.send_signal(signo);
-  }
 
   // Every process of the rank's process group, each through its own pidfd —
   // what a terminal's Ctrl-C or a scheduler's killpg delivers. Before GO we
@@ -1110,9 +1108,10 @@ class ScenarioRun {
     switch (survivors.empty() ? Launcher::none : sc_.expect.launcher) {
       case Launcher::torchrun: {
         std::vector<sys::Pidfd> dying;
+        const auto table = scenario_table();  // one read for every survivor's group
         for (int k : survivors) {
           RankState& r = ranks_[static_cast<std::size_t>(k)];
-          for (auto& m : group_members(r)) {
+          for (auto& m : group_members(r, table)) {
             auto d = sys::read_signal_dispositions(m.pid());
             m.send_signal(SIGTERM);
             if (d && d->dies_now(SIGTERM)) dying.push_back(std::move(m));
