@@ -73,4 +73,8 @@ for ms in 0 5 20 80; do
 done
 
 echo
+echo "== 10. multi-rank: verdict delay and scale"
+python3 "$src/bench/ranks_bench.py" "$build" --repeat 30 | tee "$out/ranks.txt"
+
+echo
 echo "raw outputs: $out"
