@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <map>
@@ -333,6 +335,37 @@ TEST(InterruptTest, NoProcessOfAnInterruptedRunSurvives) {
   EXPECT_EQ(r.exit_code, 143) << r.err;
   ASSERT_GT(harness_pid, 0);
   EXPECT_THAT(processes_marked_by(harness_pid), ::testing::IsEmpty());
+}
+
+// `reclaim run ... | head -1`: the reader goes away after the first line. The
+// harness must not die of SIGPIPE with scenarios running; it finishes, cleans
+// up and exits normally.
+TEST(InterruptTest, ReaderThatGoesAwayDoesNotMakeTheHarnessLeak) {
+  TempDir sandbox;
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 2);
+    ::setenv("TMPDIR", sandbox.path().c_str(), 1);
+    ::execl(RECLAIM_BIN, RECLAIM_BIN, "run", kSmoke.c_str(), "-j", "2", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char c;
+  while (::read(out[0], &c, 1) == 1 && c != '\n') {
+  }
+  ::close(out[0]);  // like head(1) after its line
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  if (WIFEXITED(status)) {
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
+  EXPECT_THAT(dir_entries(sandbox.path(), "reclaim."), ::testing::IsEmpty());
 }
 
 // ---- suites and targets ------------------------------------------------------------
