@@ -32,6 +32,7 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -301,14 +302,19 @@ Population& population() {
   return p;
 }
 
+// range(1) == 0: the /proc path (no cgroup: scan every process, then the
+// marker sweep); 1: the cgroup path scenarios take where cgroup v2 is
+// available (read the scenario's cgroup), with 3 processes of the scenario
+// alive in it (reported as leaks: 3 per audit).
 void bm_process_audit(benchmark::State& state) {
   const auto live = static_cast<std::size_t>(state.range(0));
+  const bool by_cgroup = state.range(1) == 1;
   if (!population().resize(live)) {
     state.SkipWithError("fork failed");
     return;
   }
-  // A scope like a scenario's: its own (childless) shepherd, a marker nobody
-  // carries, so the marker sweep reads every other process's environ.
+  // A scope like a scenario's: its own shepherd, a marker nobody carries, so
+  // the marker sweep reads every other process's environ.
   int block[2];
   if (::pipe2(block, O_CLOEXEC) != 0) {
     state.SkipWithError("pipe");
@@ -318,6 +324,26 @@ void bm_process_audit(benchmark::State& state) {
   audit::AuditScope scope;
   scope.shepherd_pid = shepherd;
   scope.marker = fmt::format("RECLAIM_SCENARIO={}.bench", ::getpid());
+  engine::SandboxBase base;
+  std::vector<pid_t> members;
+  std::string cgroup;
+  if (by_cgroup) {
+    base = engine::make_sandbox_base();
+    cgroup = base.cgroup.empty() ? "" : base.cgroup + "/s0";
+    if (cgroup.empty() || ::mkdir(cgroup.c_str(), 0755) != 0) {
+      ::close(block[1]);
+      ::waitpid(shepherd, nullptr, 0);
+      ::close(block[0]);
+      engine::remove_sandbox_base(base);
+      state.SkipWithError("no cgroup v2 here");
+      return;
+    }
+    for (int i = 0; i < 3; ++i) {
+      members.push_back(spawn_idle(block));
+      std::ofstream(cgroup + "/cgroup.procs") << members.back();
+    }
+    scope.cgroups = {cgroup};
+  }
   auto auditor = audit::make_process_auditor();
   std::size_t processes = 0, leaks = 0;
   for (auto _ : state) {
@@ -331,9 +357,14 @@ void bm_process_audit(benchmark::State& state) {
   processes = sys::scan_processes().size();
   ::close(block[1]);
   ::waitpid(shepherd, nullptr, 0);
+  for (pid_t m : members) ::waitpid(m, nullptr, 0);
   ::close(block[0]);
+  if (by_cgroup) {
+    ::rmdir(cgroup.c_str());
+    engine::remove_sandbox_base(base);
+  }
   state.counters["processes"] = static_cast<double>(processes);
-  state.counters["leaks"] = static_cast<double>(leaks);  // must be 0
+  state.counters["leaks_per_audit"] = static_cast<double>(leaks) / static_cast<double>(state.iterations());
 }
 
 const Scenario& standard_scenario(const std::string& id) {
@@ -461,8 +492,9 @@ int main(int argc, char** argv) {
   // Ascending: the population only grows until the last case.
   for (int live : {0, 100, 1000, 5000}) {
     benchmark::RegisterBenchmark("audit/process_auditor", bm_process_audit)
-        ->Arg(live)
-        ->ArgName("live")
+        ->Args({live, 0})
+        ->Args({live, 1})
+        ->ArgNames({"live", "cgroup"})
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond)
         ->Iterations(10);

@@ -31,6 +31,11 @@ struct AuditScope {
   // A process table the caller has just read (sys::scan_processes), so the
   // process auditor need not read /proc again; null: it scans itself.
   const std::vector<sys::ProcStat>* process_table = nullptr;
+  // cgroup v2 directories that hold exactly the scenario's processes (the
+  // shepherd stays out). When set, the process auditor reads them instead of
+  // every process on the machine: the audit costs what the scenario holds,
+  // however busy the machine.
+  std::vector<std::string> cgroups;
 };
 
 class Auditor {
@@ -51,6 +56,11 @@ class Auditor {
 // escaped=true / role=rank where they apply. Adds every pid it reports to
 // *seen_pids. A process that cleared its environment AND left the tree is
 // invisible to it: that is what the subreaper is for.
+// With `cgroups` (and no process_table), the scenario's processes are the
+// cgroups' members plus their zombie children (a zombie has left its cgroup
+// but not its parent), and there is no marker sweep: leaving a cgroup takes
+// an explicit move by a privileged process, which the tree never allowed for
+// either.
 std::unique_ptr<Auditor> make_process_auditor();
 
 // "temp_file": every entry below sandbox_tmp not present at baseline ->

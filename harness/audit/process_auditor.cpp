@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "audit/audit.hpp"
+#include "sys/cgroup.hpp"
 
 namespace reclaim::audit {
 
@@ -39,6 +40,20 @@ Leak process_leak(const sys::ProcStat& p, const AuditScope& scope, bool escaped)
   return leak;
 }
 
+// The members of `dirs` and the zombie children of each member.
+std::vector<sys::ProcStat> cgroup_table(const std::vector<std::string>& dirs) {
+  std::vector<sys::ProcStat> out;
+  std::unordered_set<int> have;
+  for (const auto& dir : dirs)
+    for (int pid : sys::cgroup_procs(dir))
+      if (auto st = sys::read_stat(pid); st && have.insert(pid).second) out.push_back(std::move(*st));
+  const std::size_t members = out.size();
+  for (std::size_t i = 0; i < members; ++i)
+    for (auto& child : sys::children_of(out[i].pid))
+      if (child.state == 'Z' && have.insert(child.pid).second) out.push_back(std::move(child));
+  return out;
+}
+
 class ProcessAuditor final : public Auditor {
  public:
   std::string_view name() const override { return "process"; }
@@ -46,17 +61,20 @@ class ProcessAuditor final : public Auditor {
   std::vector<Leak> audit(const AuditScope& scope) override {
     std::vector<Leak> leaks;
     std::vector<sys::ProcStat> scanned;
-    if (!scope.process_table) scanned = sys::scan_processes();
+    const bool by_cgroup = !scope.process_table && !scope.cgroups.empty();
+    if (by_cgroup) scanned = cgroup_table(scope.cgroups);
+    else if (!scope.process_table) scanned = sys::scan_processes();
     const auto& table = scope.process_table ? *scope.process_table : scanned;
     // Without a shepherd there is no tree (descendants of 0 would be every process).
     const auto tree = scope.shepherd_pid > 0 ? sys::descendants(table, scope.shepherd_pid) : std::vector<int>{};
     const std::unordered_set<int> in_tree(tree.begin(), tree.end());
     for (const auto& p : table) {
-      if (!in_tree.count(p.pid)) continue;
+      // Every member of the scenario's cgroups is the scenario's.
+      if (!by_cgroup && !in_tree.count(p.pid)) continue;
       leaks.push_back(process_leak(p, scope, false));
       if (scope.seen_pids) scope.seen_pids->insert(p.pid);
     }
-    if (scope.marker.empty()) return leaks;
+    if (scope.marker.empty() || by_cgroup) return leaks;
     const int self = ::getpid();
     // A process of the scenario cannot be older than its shepherd: reading
     // the environment of every older process would be wasted work.

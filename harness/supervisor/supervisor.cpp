@@ -735,6 +735,7 @@ class ScenarioRun {
         if (!cgroup_.empty()) {
           auto members = sys::cgroup_procs(rank_cgroup(0));
           cgroup_in_use_ = std::find(members.begin(), members.end(), launcher_pid_) != members.end();
+          if (cgroup_in_use_) scope_.cgroups.push_back(rank_cgroup(0));
         }
       } else if (f[0] == "SPAWNED" && f.size() >= 4) {
         const long k = to_long(f[1]);
@@ -760,6 +761,8 @@ class ScenarioRun {
             auto members = sys::cgroup_procs(rank_cgroup(x.rank));
             return std::find(members.begin(), members.end(), x.out.pid) != members.end();
           });
+          if (cgroup_in_use_)
+            for (const auto& x : ranks_) scope_.cgroups.push_back(rank_cgroup(x.rank));
         }
       } else if (f[0] == "SPAWNFAIL") {
         fail(fmt::format("could not start the target '{}': {}", sc_.target.argv[0],
@@ -1066,7 +1069,9 @@ class ScenarioRun {
   // is a rank failure.
   void settle(RankState& r, std::int64_t now) {
     if (r.settled || !r.exited()) return;
-    // mpirun, not the shepherd, reaps ranks it started: their BYE is all there is.
+    // mpirun, not the shepherd, reaps ranks it started: their BYE is all there
+    // is. It was written before the exit, so it is in the socket by now.
+    if (via_mpirun_ && r.probe) on_probe(r);
     if (!r.status_known && !(r.bye && *r.bye == 0) && !via_mpirun_) return;
     r.settled = true;
     if (!r.status_known && via_mpirun_) {

@@ -16,10 +16,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdlib>
 #include <cstring>
 
 #include "audit/audit.hpp"
+#include "sys/cgroup.hpp"
 #include "sys/fs.hpp"
 #include "sys/proc.hpp"
 
@@ -242,6 +244,62 @@ TEST(ProcessAuditorDeathTest, FindsEscapedProcessByMarker) {
   EXPECT_EQ(find_pid(leaks, stranger.pid), nullptr);
   EXPECT_EQ(find_pid(leaks, shepherd.pid), nullptr);
   EXPECT_EQ(find_pid(leaks, ::getpid()), nullptr);
+}
+
+// The scenario's cgroup instead of every process on the machine: its members,
+// and the zombie children of members (a zombie has left the cgroup). Needs
+// cgroup v2 and the right to create a child cgroup (root in CI).
+TEST(ProcessAuditorDeathTest, WithACgroupReadsItsMembersAndTheirZombieChildren) {
+  const std::string mount = sys::cgroup2_mount();
+  if (mount.empty() || ::geteuid() != 0) GTEST_SKIP() << "needs cgroup v2 and root";
+  const std::string cg = fmt::format("{}/reclaim-audit-test.{}", mount, ::getpid());
+  ASSERT_EQ(::mkdir(cg.c_str(), 0755), 0) << std::strerror(errno);
+  // A member that has a dead, unreaped child: it forks, waits for the child
+  // to exit without reaping it, then says so and blocks.
+  int ready[2], hold[2];
+  ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(hold, O_CLOEXEC), 0);
+  const int member = ::fork();
+  if (member == 0) {
+    ::close(hold[1]);  // else its own copy would keep the EOF from coming
+    ::close(ready[0]);
+    int child = ::fork();
+    if (child == 0) ::_exit(0);
+    siginfo_t info{};
+    ::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT);
+    (void)!::write(ready[1], &child, sizeof child);
+    char ch;
+    while (::read(hold[0], &ch, 1) < 0) {
+    }
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  ::close(hold[0]);
+  int zombie = 0;
+  ASSERT_EQ(::read(ready[0], &zombie, sizeof zombie), static_cast<ssize_t>(sizeof zombie));
+  { std::ofstream(cg + "/cgroup.procs") << member; }
+  // Carries the marker but is outside the cgroup: no sweep on this path.
+  const std::string marker = fmt::format("RECLAIM_SCENARIO=cgroup-test-{}", ::getpid());
+  auto outsider = BlockedChild::start({"/bin/cat"}, {marker, "PATH=/bin"});
+
+  AuditScope scope;
+  scope.shepherd_pid = ::getpid();
+  scope.marker = marker;
+  scope.cgroups = {cg};
+  auto leaks = make_process_auditor()->audit(scope);
+  const Leak* m = find_pid(leaks, member);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->kind, LeakKind::process);
+  const Leak* z = find_pid(leaks, zombie);
+  ASSERT_NE(z, nullptr);
+  EXPECT_EQ(z->kind, LeakKind::zombie);
+  EXPECT_EQ(find_pid(leaks, outsider.pid), nullptr);
+  EXPECT_EQ(leaks.size(), 2u);
+
+  ::close(hold[1]);
+  ::waitpid(member, nullptr, 0);
+  outsider.finish();
+  ::rmdir(cg.c_str());
 }
 
 TEST(ProcessAuditor, NoShepherdNoMarkerNoLeaks) {
