@@ -9,6 +9,7 @@
  *   call hello | hook NAME | audit LABEL | bye CODE     (print nothing)
  *   call event NAME TEXT...                             (print nothing)
  *   call at ENTRY HOOK        "go" or "raise TYPE TEXT"; EXIT and HANG are obeyed
+ *   call barrier NAME         "barrier ok" or "barrier abort WHY"
  *   call occurrences ENTRY HOOK                         "occurrences N"
  *   call armed ENTRY POINT                              "armed 0" / "armed 1"
  *   call active                                         "active 0" / "active 1"
@@ -16,7 +17,10 @@
  *   call exit CODE            exit(CODE)
  *
  * Other lines are ignored. Exit status: 0 at the end of the script, 2 for an
- * unreadable script or an unknown call.
+ * unreadable script or an unknown call. The probe's address, rank and world
+ * size come from the environment (RECLAIM_CONTROL fd:/unix:/tcp:, RECLAIM_RANK
+ * or RANK..., RECLAIM_WORLD_SIZE or WORLD_SIZE...), so a harness under test
+ * can reach it every way a launcher would.
  */
 #include "reclaim_probe.h"
 
@@ -94,6 +98,10 @@ int main(int argc, char** argv) {
         reclaim_probe_obey(&d);
         printf("go\n");
       }
+    } else if (strcmp(verb, "barrier") == 0) {
+      reclaim_barrier_result b = reclaim_probe_barrier(&probe, rest);
+      if (b.ok) printf("barrier ok\n");
+      else printf("barrier abort %s\n", b.why);
     } else if (strcmp(verb, "audit") == 0) {
       reclaim_probe_audit(&probe, rest);
     } else if (strcmp(verb, "event") == 0) {

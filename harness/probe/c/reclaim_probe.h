@@ -3,17 +3,20 @@
  *
  *   #include "reclaim_probe.h"
  *   reclaim_probe p;
- *   reclaim_probe_from_environment(&p);     // RECLAIM_CONTROL=fd:N; absent: inactive
+ *   reclaim_probe_from_environment(&p);     // RECLAIM_CONTROL=fd:N, unix:PATH, tcp:HOST:PORT; absent: inactive
  *   reclaim_probe_hello(&p);                // first thing: the harness baselines handles now
  *   reclaim_probe_hook(&p, "setup");        // HOOK setup T
  *   ... setup ...
  *   reclaim_directive d = reclaim_probe_at(&p, "fit", "setup");
  *   if (d.kind == RECLAIM_RAISE) { fail here with d.type / d.text }
  *   else reclaim_probe_obey(&d);            // EXIT: _exit(code); HANG: blocks forever; GO: returns
+ *   reclaim_barrier_result b = reclaim_probe_barrier(&p, "post_setup");  // several ranks
+ *   if (!b.ok) { the world failed: shut down, reporting b.why }
  *
  * Contract, for every function:
  *   - An inactive probe (no RECLAIM_CONTROL, or a channel that broke) does
- *     nothing and returns at once; reclaim_probe_at then returns GO.
+ *     nothing and returns at once; reclaim_probe_at then returns GO, and
+ *     reclaim_probe_barrier ok (not ok once a channel it had broke).
  *   - Channel trouble (EOF, an error, ERR from the harness, a line over 4096
  *     bytes) never aborts: the probe says so once on stderr, closes the channel
  *     and becomes inactive.
@@ -23,7 +26,8 @@
  *   - The control descriptor is set close-on-exec, and is closed in children
  *     created by fork() (a pthread_atfork handler), which must not talk on
  *     the rank's channel.
- *   - No allocation: all state lives in the reclaim_probe struct (about 6 KiB).
+ *   - No allocation (but getaddrinfo's, connecting to a tcp: address): all
+ *     state lives in the reclaim_probe struct (about 6 KiB).
  *     At most RECLAIM_PROBE_MAX_ARMED armed points and RECLAIM_PROBE_MAX_COUNTERS
  *     batch kinds are kept; names longer than the fixed fields are cut.
  *   - Not thread-safe: one thread of the rank talks to the harness. The
@@ -38,6 +42,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -48,6 +55,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +83,13 @@ typedef struct reclaim_directive {
   int code;                          /* EXIT */
 } reclaim_directive;
 
+/* The outcome of a collective (reclaim_probe_barrier). */
+typedef struct reclaim_barrier_result {
+  int ok;         /* 1: every rank arrived; 0: the world failed, or this rank lost its channel */
+  char why[256];  /* ok == 0: the harness's ABORT text ("rank 1 failed: ..."), cut to fit, or
+                     why this rank cannot take part; "" when ok */
+} reclaim_barrier_result;
+
 typedef struct reclaim_probe_point {
   char entry[16];
   char point[RECLAIM_PROBE_NAME_MAX]; /* "setup", "train_batch#2" */
@@ -89,6 +104,8 @@ typedef struct reclaim_probe_counter {
 typedef struct reclaim_probe {
   int fd; /* -1: inactive */
   int rank;
+  int world_size; /* >= 1 */
+  int lost;       /* it had a channel, and the channel broke */
   int hello_done;
   size_t in_len;
   char in[RECLAIM_PROBE_MAX_LINE + 1];
@@ -137,6 +154,7 @@ static inline void reclaim_probe_deactivate_(reclaim_probe* p, const char* why) 
   if (reclaim_probe_fork_fd_ == p->fd) reclaim_probe_fork_fd_ = -1;
   close(p->fd);
   p->fd = -1;
+  p->lost = 1;
 }
 
 static inline void reclaim_probe_send_(reclaim_probe* p, const char* line, size_t len) {
@@ -203,6 +221,91 @@ static inline int reclaim_probe_is_batch_hook_(const char* hook) {
   return n > 6 && strcmp(hook + n - 6, "_batch") == 0;
 }
 
+/* The first of `names` (NULL-terminated) whose value is a whole decimal int
+ * ("-3" yes; "", " 3", "+3", "3x" no: the next name is tried); else fallback. */
+static inline int reclaim_probe_env_int_(const char* const* names, int fallback) {
+  for (; *names != NULL; ++names) {
+    const char* v = getenv(*names);
+    char* end = NULL;
+    long n;
+    if (v == NULL || !((v[0] >= '0' && v[0] <= '9') || (v[0] == '-' && v[1] >= '0' && v[1] <= '9'))) continue;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno == 0 && *end == '\0' && n >= -2147483647L - 1 && n <= 2147483647L) return (int)n;
+  }
+  return fallback;
+}
+
+/* Connects to "unix:PATH", "unix:@NAME" (abstract namespace) or
+ * "tcp:HOST:PORT"; the descriptor, or -1 with errno set. */
+static inline int reclaim_probe_connect_(const char* spec) {
+  int fd = -1;
+  if (strncmp(spec, "unix:", 5) == 0) {
+    const char* path = spec + 5;
+    size_t len = strlen(path);
+    struct sockaddr_un addr;
+    socklen_t addr_len;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (len == 0 || len >= sizeof addr.sun_path) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(addr.sun_path, path, len);
+    addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+    if (path[0] == '@') addr.sun_path[0] = '\0'; /* abstract: the name is exactly len bytes */
+    else ++addr_len;                             /* a path: with its NUL */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    if (connect(fd, (struct sockaddr*)&addr, addr_len) != 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    return fd;
+  }
+  if (strncmp(spec, "tcp:", 4) == 0) {
+    const char* hp = spec + 4;
+    const char* colon = strrchr(hp, ':');
+    char host[256];
+    struct addrinfo hints;
+    struct addrinfo* res = NULL;
+    struct addrinfo* a;
+    size_t hlen;
+    if (colon == NULL || (hlen = (size_t)(colon - hp)) >= sizeof host) {
+      errno = EINVAL;
+      return -1;
+    }
+    memcpy(host, hp, hlen);
+    host[hlen] = '\0';
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL) {
+      errno = EHOSTUNREACH;
+      return -1;
+    }
+    for (a = res; a != NULL; a = a->ai_next) {
+      fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) continue;
+      if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+      close(fd);
+      fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* one line per round trip */
+    } else {
+      errno = ECONNREFUSED;
+    }
+    return fd;
+  }
+  errno = EINVAL;
+  return -1;
+}
+
 static inline void reclaim_probe_hello_if_needed_(reclaim_probe* p);
 
 /* ---- API ---------------------------------------------------------------------- */
@@ -211,14 +314,17 @@ static inline void reclaim_probe_hello_if_needed_(reclaim_probe* p);
 static inline void reclaim_probe_init(reclaim_probe* p) {
   memset(p, 0, sizeof *p);
   p->fd = -1;
+  p->world_size = 1;
 }
 
 /* Adopts the connected stream socket `fd` (sets FD_CLOEXEC) as the control
- * channel of rank `rank`. A negative or closed fd gives an inactive probe. */
-static inline void reclaim_probe_open_fd(reclaim_probe* p, int fd, int rank) {
+ * channel of rank `rank` in a world of `world_size` ranks (below 1: 1). A
+ * negative or closed fd gives an inactive probe. */
+static inline void reclaim_probe_open_fd_in_world(reclaim_probe* p, int fd, int rank, int world_size) {
   int flags;
   reclaim_probe_init(p);
   p->rank = rank;
+  p->world_size = world_size < 1 ? 1 : world_size;
   if (fd < 0) return;
   flags = fcntl(fd, F_GETFD);
   if (flags < 0) {
@@ -234,27 +340,53 @@ static inline void reclaim_probe_open_fd(reclaim_probe* p, int fd, int rank) {
   reclaim_probe_fork_fd_ = fd;
 }
 
-/* Reads RECLAIM_CONTROL ("fd:N") and RECLAIM_RANK. Absent: inactive. A
- * malformed value is reported on stderr and gives an inactive probe. */
+/* As reclaim_probe_open_fd_in_world, in a world of one rank. */
+static inline void reclaim_probe_open_fd(reclaim_probe* p, int fd, int rank) {
+  reclaim_probe_open_fd_in_world(p, fd, rank, 1);
+}
+
+/* Reads RECLAIM_CONTROL and the rank and world size. The control address is
+ * "fd:N" (an inherited socket), "unix:PATH" ("unix:@NAME": abstract) or
+ * "tcp:HOST:PORT" (a launcher such as mpirun started the rank; the probe
+ * connects, with TCP_NODELAY). The rank is RECLAIM_RANK, else RANK,
+ * OMPI_COMM_WORLD_RANK or PMI_RANK (0 if none holds an integer); the world
+ * size RECLAIM_WORLD_SIZE, else WORLD_SIZE, OMPI_COMM_WORLD_SIZE or PMI_SIZE
+ * (1 if none). Absent RECLAIM_CONTROL: inactive. A malformed or unreachable
+ * address is reported on stderr and gives an inactive probe. */
 static inline void reclaim_probe_from_environment(reclaim_probe* p) {
+  static const char* const kRankVariables[] = {"RECLAIM_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", NULL};
+  static const char* const kWorldSizeVariables[] = {"RECLAIM_WORLD_SIZE", "WORLD_SIZE", "OMPI_COMM_WORLD_SIZE",
+                                                     "PMI_SIZE", NULL};
   const char* control = getenv("RECLAIM_CONTROL");
-  const char* rank_text = getenv("RECLAIM_RANK");
   long fd = -1;
-  int rank = 0;
   reclaim_probe_init(p);
   if (control == NULL || *control == '\0') return;
-  if (strncmp(control, "fd:", 3) == 0 && control[3] >= '0' && control[3] <= '9') {
-    char* end = NULL;
-    errno = 0;
-    fd = strtol(control + 3, &end, 10);
-    if (errno != 0 || end == NULL || *end != '\0' || fd > 1000000) fd = -1;
-  }
-  if (fd < 0) {
-    fprintf(stderr, "reclaim probe: unsupported RECLAIM_CONTROL '%s'; probe inactive\n", control);
+  if (strncmp(control, "fd:", 3) == 0) {
+    if (control[3] >= '0' && control[3] <= '9') {
+      char* end = NULL;
+      errno = 0;
+      fd = strtol(control + 3, &end, 10);
+      if (errno != 0 || end == NULL || *end != '\0' || fd > 1000000) fd = -1;
+    }
+    if (fd < 0) {
+      fprintf(stderr, "reclaim probe: unsupported RECLAIM_CONTROL '%s'; probe inactive\n", control);
+      return;
+    }
+  } else if (strncmp(control, "unix:", 5) == 0 || strncmp(control, "tcp:", 4) == 0) {
+    fd = reclaim_probe_connect_(control);
+    if (fd < 0) {
+      fprintf(stderr, "reclaim probe: cannot reach the harness at '%s': %s; probe inactive\n", control,
+              strerror(errno));
+      return;
+    }
+  } else {
+    fprintf(stderr,
+            "reclaim probe: unsupported RECLAIM_CONTROL '%s' (fd:N, unix:PATH, tcp:HOST:PORT); probe inactive\n",
+            control);
     return;
   }
-  if (rank_text != NULL) rank = atoi(rank_text);
-  reclaim_probe_open_fd(p, (int)fd, rank);
+  reclaim_probe_open_fd_in_world(p, (int)fd, reclaim_probe_env_int_(kRankVariables, 0),
+                                 reclaim_probe_env_int_(kWorldSizeVariables, 1));
 }
 
 static inline int reclaim_probe_active(const reclaim_probe* p) { return p->fd >= 0; }
@@ -464,6 +596,51 @@ static inline void reclaim_probe_bye(reclaim_probe* p, int code) {
   if (p->fd < 0) return;
   n = snprintf(line, sizeof line, "BYE %d\n", code);
   reclaim_probe_send_(p, line, (size_t)n);
+}
+
+/* BARRIER name — a collective of all ranks ("prepare_data", "post_setup",
+ * "train_batch#3", ...): waits until every rank arrived (GO: ok = 1) or the
+ * harness answers ABORT because a rank failed (ok = 0, why = its text). With
+ * one rank, or a probe that never had a harness, it is ok at once and sends
+ * nothing. A probe whose channel broke (EOF, an error, ERR) gives ok = 0: a
+ * rank that lost its rendezvous cannot take part in collectives. Reads retry
+ * on EINTR, so a signal while waiting does not end the wait. */
+static inline reclaim_barrier_result reclaim_probe_barrier(reclaim_probe* p, const char* name) {
+  static const char kLost[] =
+      "the control channel to the harness is lost: this rank cannot take part in collectives";
+  reclaim_barrier_result r;
+  char word[RECLAIM_PROBE_NAME_MAX];
+  char line[RECLAIM_PROBE_MAX_LINE + 1];
+  int n;
+  memset(&r, 0, sizeof r);
+  r.ok = 1;
+  if (p->world_size <= 1) return r;
+  reclaim_probe_hello_if_needed_(p);
+  if (p->fd >= 0) {
+    reclaim_probe_copy_word_(word, sizeof word, name);
+    n = snprintf(line, sizeof line, "BARRIER %s\n", word);
+    reclaim_probe_send_(p, line, (size_t)n);
+    while (reclaim_probe_receive_(p, line, sizeof line)) {
+      const char* rest;
+      if (strcmp(line, "GO") == 0) return r;
+      if ((rest = reclaim_probe_after_(line, "ABORT")) != NULL) {
+        r.ok = 0;
+        strncpy(r.why, rest, sizeof r.why - 1);
+        r.why[sizeof r.why - 1] = '\0';
+        return r;
+      }
+      if (reclaim_probe_after_(line, "ERR") != NULL) {
+        reclaim_probe_deactivate_(p, "harness error");
+        break;
+      }
+      /* Anything else (unknown types) is ignored, as the protocol requires. */
+    }
+  }
+  if (p->lost) {
+    r.ok = 0;
+    snprintf(r.why, sizeof r.why, "%s", kLost);
+  }
+  return r;
 }
 
 #ifdef __cplusplus

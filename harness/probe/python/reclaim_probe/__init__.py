@@ -6,6 +6,11 @@ Stdlib only, Python >= 3.8, importable without Lightning or torch::
     with probe.point("setup", entry="fit"):
         ...
 
+    import reclaim_probe                       # several ranks: wait at a collective
+    reclaim_probe.collective("post_setup")     # RuntimeError(why) if a rank failed
+    if not reclaim_probe.barrier("teardown"):  # or a BarrierResult(ok, why) to inspect
+        ...
+
     from reclaim_probe import ReclaimCallback, instrument   # Lightning users
     trainer = Trainer(callbacks=[ReclaimCallback()])
     trainer.fit(model, datamodule=instrument(datamodule))
@@ -14,7 +19,7 @@ Without ``RECLAIM_CONTROL`` in the environment (no harness) every call is a no-o
 """
 
 from . import probe
-from .probe import Directive, Probe
+from .probe import BarrierResult, Directive, Probe, barrier, collective
 
 # Adopt the control channel now, before the program can fork or exec: the
 # descriptor becomes non-inheritable and is closed in forked children.
@@ -31,4 +36,5 @@ def __getattr__(name):
     raise AttributeError("module 'reclaim_probe' has no attribute %r" % name)
 
 
-__all__ = ["probe", "Probe", "Directive", "ReclaimCallback", "instrument"]
+__all__ = ["probe", "Probe", "Directive", "BarrierResult", "barrier", "collective", "ReclaimCallback",
+           "instrument"]

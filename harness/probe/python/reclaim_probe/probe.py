@@ -1,9 +1,10 @@
 """The Python probe: the rank's side of the reclaim/1 wire protocol.
 
 The protocol is harness/protocol/protocol.md. A probe reports *where* the rank
-is (HELLO, HOOK, AT, AUDIT, EVENT, BYE) and obeys the directive the harness
-answers at an armed point. It never reports the rank's cleanliness: leaks are
-found from outside.
+is (HELLO, HOOK, AT, AUDIT, EVENT, BYE), obeys the directive the harness
+answers at an armed point, and, with several ranks, waits at collectives
+(BARRIER, answered by GO or ABORT). It never reports the rank's cleanliness:
+leaks are found from outside.
 
 Two ways to use it:
 
@@ -18,13 +19,22 @@ Two ways to use it:
 * a :class:`Probe` of your own, on any connected stream socket (tests, or a
   program that manages its channel itself).
 
+With several ranks, a collective is a barrier::
+
+    probe.collective("post_setup")          # raises RuntimeError if the world failed
+    result = probe.barrier("train_batch#3")  # or look at the outcome yourself
+    if not result:
+        shut_down(result.why)
+
 Contract, for every call:
 
 * Without ``RECLAIM_CONTROL`` in the environment every call is a no-op (batch
-  occurrences are still counted), so instrumented code runs as in production.
+  occurrences are still counted, and a barrier is passed at once), so
+  instrumented code runs as in production.
 * Channel trouble (EOF, an error, ``ERR`` from the harness, an overlong line)
   never raises: the probe reports it once on stderr, becomes inactive, and the
-  program goes on.
+  program goes on. From then on a barrier is not ok (``collective`` raises):
+  a rank that lost its rendezvous cannot take part in collectives.
 * Reads retry on EINTR. A signal handler that raises while the probe waits for
   a directive (Python's default SIGINT handler raises KeyboardInterrupt) does
   not lose the directive: the probe finishes reading it and then re-raises.
@@ -38,6 +48,7 @@ Contract, for every call:
 import builtins
 import contextlib
 import os
+import re
 import signal
 import socket
 import stat
@@ -50,8 +61,8 @@ MAX_LINE = 4096
 PROBE_NAME = "python"
 
 __all__ = [
-    "Directive", "Probe", "hello", "hook", "at", "directive_at", "audit", "event", "bye",
-    "point", "armed", "occurrences", "active", "default", "use",
+    "BarrierResult", "Directive", "Probe", "hello", "hook", "at", "directive_at", "audit", "event",
+    "bye", "barrier", "collective", "point", "armed", "occurrences", "active", "default", "use",
 ]
 
 # Directive kinds, as the harness sends them.
@@ -81,6 +92,33 @@ class Directive:
 
 
 _GO = Directive()
+
+
+class BarrierResult:
+    """The outcome of a collective: every rank arrived (``ok``), or the world
+    failed and ``why`` says how (the harness's ABORT text, e.g. ``rank 1
+    failed: killed by SIGKILL``, or that this rank lost its channel).
+
+    Truthy exactly when ``ok``, so ``if not probe.barrier(name): ...`` reads
+    as it should."""
+
+    __slots__ = ("ok", "why")
+
+    def __init__(self, ok=True, why=""):
+        self.ok = bool(ok)
+        self.why = why
+
+    def __bool__(self):
+        return self.ok
+
+    def __eq__(self, other):
+        return isinstance(other, BarrierResult) and (self.ok, self.why) == (other.ok, other.why)
+
+    def __repr__(self):
+        return "BarrierResult(%r, %r)" % (self.ok, self.why)
+
+
+_LOST = "the control channel to the harness is lost: this rank cannot take part in collectives"
 
 
 def exception_for(directive):
@@ -134,6 +172,52 @@ def _is_batch_hook(hook):
     return hook.endswith("_batch") and len(hook) > len("_batch")
 
 
+_INT = re.compile(r"-?[0-9]+\Z")
+_RANK_VARIABLES = ("RECLAIM_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+_WORLD_SIZE_VARIABLES = ("RECLAIM_WORLD_SIZE", "WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def _env_int(env, names, fallback):
+    # The first of `names` that holds a whole decimal int; unset, empty and
+    # malformed values fall through to the next name, as in the C++ probe.
+    for name in names:
+        value = env.get(name, "")
+        if _INT.match(value):
+            n = int(value)
+            if -2 ** 31 <= n < 2 ** 31:
+                return n
+    return fallback
+
+
+def _connect(spec):
+    """A connected socket for "unix:PATH", "unix:@NAME" (abstract) or
+    "tcp:HOST:PORT"; raises OSError (ValueError for a malformed address)."""
+    if spec.startswith("unix:"):
+        path = spec[5:]
+        if not path:
+            raise ValueError("no socket path")
+        if path.startswith("@"):
+            path = "\0" + path[1:]  # the abstract namespace
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except BaseException:
+            s.close()
+            raise
+        return s
+    if spec.startswith("tcp:"):
+        host, colon, port = spec[4:].rpartition(":")
+        if not colon:
+            raise ValueError("no port")
+        s = socket.create_connection((host, port))
+        try:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one line per round trip
+        except OSError:
+            pass
+        return s
+    raise ValueError("unknown address form")
+
+
 # Every probe with an open channel, so that a forked child closes them all.
 _live_probes = weakref.WeakSet()
 
@@ -152,13 +236,16 @@ if hasattr(os, "register_at_fork"):
 class Probe:
     """One rank's end of the control channel.
 
-    ``Probe()`` is inactive; ``Probe(fd, rank)`` adopts a connected stream
-    socket; :meth:`from_environment` reads ``RECLAIM_CONTROL``.
+    ``Probe()`` is inactive; ``Probe(fd, rank, world_size)`` adopts a
+    connected stream socket as the channel of rank `rank` in a world of
+    `world_size` ranks; :meth:`from_environment` reads ``RECLAIM_CONTROL``.
     """
 
-    def __init__(self, fd=-1, rank=0):
+    def __init__(self, fd=-1, rank=0, world_size=1):
         self._sock = None
         self._rank = int(rank)
+        self._world_size = max(1, int(world_size))
+        self._lost = False        # it had a channel, and the channel broke
         self._buf = b""
         self._armed = set()       # {(entry, point)}
         self._counts = {}         # {(entry, batch_hook): k}
@@ -186,11 +273,19 @@ class Probe:
 
     @classmethod
     def from_environment(cls, environ=None):
-        """The probe described by ``RECLAIM_CONTROL`` (``fd:N``) and
-        ``RECLAIM_RANK``; inactive when the variable is absent. A malformed
-        value is reported on stderr and gives an inactive probe. When
-        ``environ`` is ``os.environ`` (the default), ``RECLAIM_CONTROL`` is
-        removed from it once read."""
+        """The probe described by the environment; inactive when
+        ``RECLAIM_CONTROL`` is absent.
+
+        ``RECLAIM_CONTROL`` is ``fd:N`` (an inherited socket), ``unix:PATH``
+        (``unix:@NAME``: the abstract namespace) or ``tcp:HOST:PORT`` (a
+        launcher such as mpirun started the rank; the probe connects). The
+        rank is ``RECLAIM_RANK``, else ``RANK``, ``OMPI_COMM_WORLD_RANK`` or
+        ``PMI_RANK`` (0 if none holds an integer); the world size
+        ``RECLAIM_WORLD_SIZE``, else ``WORLD_SIZE``, ``OMPI_COMM_WORLD_SIZE``
+        or ``PMI_SIZE`` (1 if none). A malformed or unreachable address is
+        reported on stderr and gives an inactive probe. When ``environ`` is
+        ``os.environ`` (the default), ``RECLAIM_CONTROL`` is removed from it
+        once read."""
         env = os.environ if environ is None else environ
         spec = env.get("RECLAIM_CONTROL", "")
         if not spec:
@@ -198,22 +293,38 @@ class Probe:
         if env is os.environ:
             del os.environ["RECLAIM_CONTROL"]
         fd = -1
-        if spec.startswith("fd:") and spec[3:].isdigit():
-            fd = int(spec[3:])
-        if fd < 0:
-            _warn("unsupported RECLAIM_CONTROL %r; probe inactive" % spec)
+        if spec.startswith("fd:"):
+            if spec[3:].isdigit():
+                fd = int(spec[3:])
+            else:
+                _warn("unsupported RECLAIM_CONTROL %r; probe inactive" % spec)
+                return cls()
+        elif spec.startswith("unix:") or spec.startswith("tcp:"):
+            try:
+                fd = _connect(spec).detach()
+            except (OSError, ValueError) as e:
+                _warn("cannot reach the harness at %r: %s; probe inactive" % (spec, e))
+                return cls()
+        else:
+            _warn("unsupported RECLAIM_CONTROL %r (fd:N, unix:PATH, tcp:HOST:PORT); probe inactive" % spec)
             return cls()
-        try:
-            rank = int(env.get("RECLAIM_RANK", "0") or "0")
-        except ValueError:
-            rank = 0
-        return cls(fd, rank)
+        rank = _env_int(env, _RANK_VARIABLES, 0)
+        world_size = _env_int(env, _WORLD_SIZE_VARIABLES, 1)
+        return cls(fd, rank, world_size)
 
     # ---- state --------------------------------------------------------------
 
     @property
     def active(self):
         return self._sock is not None
+
+    @property
+    def rank(self):
+        return self._rank
+
+    @property
+    def world_size(self):
+        return self._world_size
 
     def armed(self, entry, point):
         """Whether (entry, point) was armed at HELLO, e.g. ("fit", "train_batch#2")."""
@@ -357,6 +468,59 @@ class Probe:
             return
         self._send("BYE %d\n" % int(code))
 
+    def barrier(self, name):
+        """BARRIER name — a collective of all ranks (``prepare_data``,
+        ``post_setup``, ``train_batch#3``, ...): waits until every rank has
+        arrived, or until the harness answers ABORT because some rank failed.
+
+        Returns a :class:`BarrierResult`; it never raises for the outcome.
+        With one rank, or with a probe that never had a harness, it is ok at
+        once and sends nothing. A probe whose channel broke (EOF, an error,
+        ``ERR``) is not ok: a rank that lost its rendezvous cannot take part
+        in collectives. As at an armed point, a signal handler that raises
+        while the probe waits does not lose the answer: the probe reads it,
+        then re-raises."""
+        if self._world_size <= 1:
+            return BarrierResult()
+        if self._sock is not None and not self._hello_done:
+            self.hello()
+        if self._sock is None:
+            return BarrierResult(False, _LOST) if self._lost else BarrierResult()
+        self._send("BARRIER %s\n" % _clean_word(name))
+        pending = None
+        result = BarrierResult(False, _LOST)
+        while self._sock is not None:
+            line, error = self._receive_keeping_interrupts()
+            if error is not None and pending is None:
+                pending = error
+            if line is None:
+                if error is None:
+                    break
+                continue
+            kind, _, rest = line.partition(" ")
+            if kind == "GO" and not rest:
+                result = BarrierResult()
+                break
+            if kind == "ABORT":
+                result = BarrierResult(False, rest)
+                break
+            if kind == "ERR":
+                self._deactivate("harness error: " + rest)
+                break
+            # Anything else is ignored, as the protocol requires.
+        if pending is not None:
+            raise pending
+        return result
+
+    def collective(self, name):
+        """As :meth:`barrier`, for code that treats a failed world as an
+        error: returns when every rank arrived, raises ``RuntimeError(why)``
+        when the collective was aborted or the channel is lost (as a failed
+        collective does under torch.distributed)."""
+        result = self.barrier(name)
+        if not result.ok:
+            raise RuntimeError(result.why or "reclaim: collective %r aborted" % name)
+
     @contextlib.contextmanager
     def point(self, name, entry=None):
         """A hook as a context manager, where the protocol says a point fires:
@@ -473,6 +637,7 @@ class Probe:
         if self._sock is None:
             return
         _warn("%s; probe inactive, continuing" % why)
+        self._lost = True
         self.close()
 
     def _drop_in_child(self):
@@ -545,6 +710,17 @@ def event(name, text=""):
 
 def bye(code):
     default().bye(code)
+
+
+def barrier(name):
+    """The default probe's :meth:`Probe.barrier`: a :class:`BarrierResult`."""
+    return default().barrier(name)
+
+
+def collective(name):
+    """The default probe's :meth:`Probe.collective`: raises RuntimeError when
+    the collective failed."""
+    default().collective(name)
 
 
 def point(name, entry=None):

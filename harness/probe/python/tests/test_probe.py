@@ -71,7 +71,7 @@ class NoHarnessTest(unittest.TestCase):
 
     def test_malformed_control_variable_gives_an_inactive_probe(self):
         with mock.patch("sys.stderr"):
-            self.assertFalse(Probe.from_environment({"RECLAIM_CONTROL": "unix:/x"}).active)
+            self.assertFalse(Probe.from_environment({"RECLAIM_CONTROL": "pipe:3"}).active)
             self.assertFalse(Probe.from_environment({"RECLAIM_CONTROL": "fd:"}).active)
 
     def test_an_fd_that_is_not_a_socket_is_never_written_to(self):
