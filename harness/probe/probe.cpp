@@ -359,7 +359,11 @@ BarrierResult Probe::barrier(std::string_view name) {
     if (lost_) return {false, "the control channel to the harness is lost: this rank cannot take part in collectives"};
     return {};
   }
-  send_line(wire::Barrier{std::string(name)});
+  // One word on the wire, as the other probes send it.
+  std::string word(name.empty() ? std::string_view("collective") : name);
+  for (char& c : word)
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') c = '_';
+  send_line(wire::Barrier{word});
   while (auto m = receive()) {
     if (std::holds_alternative<wire::Go>(*m)) return {};
     if (auto* a = std::get_if<wire::Abort>(&*m)) return {false, a->text};

@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
           std::cout.flush();
           for (;;) ::pause();
       }
+    } else if (verb == "barrier") {
+      reclaim::BarrierResult b = probe.barrier(rest);
+      if (b.ok) std::cout << "barrier ok\n";
+      else std::cout << "barrier abort " << b.why << '\n';
     } else if (verb == "audit") {
       probe.audit(rest);
     } else if (verb == "event") {

@@ -46,6 +46,9 @@ def main(argv):
                 print("raise %s %s" % (type(e).__name__, e), flush=True)
             else:
                 print("go", flush=True)
+        elif verb == "barrier":
+            result = probe.barrier(rest)
+            print("barrier ok" if result.ok else "barrier abort %s" % result.why, flush=True)
         elif verb == "audit":
             probe.audit(rest)
         elif verb == "event":

@@ -5,12 +5,13 @@
 
 For each transcript (default: every *.txt beside this script) it starts
 ``CMD ARGS... TRANSCRIPT`` with one end of a socketpair as its control channel
-(``RECLAIM_CONTROL=fd:N``), then walks the transcript: writes the ``harness>``
-lines, reads and matches the ``rank<`` lines, and finally checks the rank's
-stdout (``out<``) and how it ended (``exit<``). The format is README.md beside
-this script. Exit status: 0 when every transcript matched (with
---expect-mismatch: when every transcript failed to match), 1 otherwise, 2 for
-a bad command line or transcript.
+(``RECLAIM_CONTROL=fd:N``) and the transcript's ``env`` variables, then walks
+the transcript: writes the ``harness>`` lines, acts on the ``harness!`` lines
+(a signal, closing the channel), reads and matches the ``rank<`` lines, and
+finally checks the rank's stdout (``out<``) and how it ended (``exit<``). The
+format is README.md beside this script. Exit status: 0 when every transcript
+matched (with --expect-mismatch: when every transcript failed to match), 1
+otherwise, 2 for a bad command line or transcript.
 
 Every wait has a deadline; nothing sleeps.
 """
@@ -30,6 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEADLINE_S = 10.0      # generous: a loaded 2-core CI machine
 QUIET_S = 0.3          # "nothing more happens": how long a hanging rank must stay silent
 
+# Where the probes read their rank and world size. A transcript's rank must
+# not inherit them from whoever runs this script (a CI job under a launcher):
+# RECLAIM_RANK is always set, the world size only by an `env` line.
+RANK_VARIABLES = ("RECLAIM_RANK", "RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                  "RECLAIM_WORLD_SIZE", "WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
 
 class Mismatch(Exception):
     pass
@@ -40,17 +47,28 @@ class TranscriptError(Exception):
 
 
 def parse_transcript(path, probe):
-    """Returns (steps, outs, end): the conversation, the expected stdout lines
-    for `probe`, and the expected end ("0", "7", "signal SIGTERM", "hang")."""
-    steps, outs, end = [], [], "0"
+    """Returns (env, steps, outs, end): the variables to set in the rank's
+    environment, the conversation, the expected stdout lines for `probe`, and
+    the expected end ("0", "7", "signal SIGTERM", "hang")."""
+    env, steps, outs, end = {}, [], [], "0"
+    closed = False
     with open(path, encoding="utf-8") as f:
         for number, raw in enumerate(f.read().splitlines(), 1):
             line = raw.rstrip("\r")
             if not line or line.startswith("#") or line.startswith("call "):
                 continue
+            where = "%s:%d" % (path, number)
+            if line.startswith("env "):
+                m = re.fullmatch(r"env ([A-Za-z_][A-Za-z0-9_]*)=(.*)", line)
+                if not m:
+                    raise TranscriptError("%s: expected 'env NAME=VALUE', got %r" % (where, line))
+                if m.group(1) == "RECLAIM_CONTROL":
+                    raise TranscriptError("%s: RECLAIM_CONTROL is the runner's (the socketpair)" % where)
+                env[m.group(1)] = m.group(2)
+                continue
             m = re.match(r"^(harness>|harness!|rank<|exit<|out(?:\[([a-z,+]+)\])?<) ?(.*)$", line)
             if not m:
-                raise TranscriptError("%s:%d: cannot read %r" % (path, number, line))
+                raise TranscriptError("%s: cannot read %r" % (where, line))
             tag, only, text = m.group(1), m.group(2), m.group(3)
             if tag.startswith("out"):
                 if only is None or probe in only.split(","):
@@ -58,8 +76,14 @@ def parse_transcript(path, probe):
             elif tag == "exit<":
                 end = text.strip()
             else:
+                words = text.split()
+                if tag == "harness!" and words != ["close"] and (len(words) != 2 or words[0] != "signal"):
+                    raise TranscriptError("%s: expected 'harness! signal NAME' or 'harness! close'" % where)
+                if tag == "harness>" and closed:
+                    raise TranscriptError("%s: the harness writes after 'harness! close'" % where)
+                closed = closed or (tag == "harness!" and words == ["close"])
                 steps.append((number, tag, text))
-    return steps, outs, end
+    return env, steps, outs, end
 
 
 def matches(pattern, line, ctx):
@@ -137,6 +161,12 @@ class Channel:
         except OSError:
             pass  # a probe that closed its channel: what it does next is the test
 
+    def close_for_writing(self):
+        """The harness drops the channel as the rank sees it: its reads find
+        EOF. We keep reading, so whatever the rank still sends (it should
+        send nothing) is seen rather than lost in a closed socket."""
+        self.sock.shutdown(socket.SHUT_WR)
+
 
 def wait_blocked(pid, deadline):
     # The rank should be blocked in its read of the directive when the signal
@@ -186,12 +216,13 @@ def describe_end(code):
 
 
 def run_one(path, probe, command):
-    steps, outs, end = parse_transcript(path, probe)
+    extra_env, steps, outs, end = parse_transcript(path, probe)
     harness_end, rank_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    env = dict(os.environ)
-    env["RECLAIM_CONTROL"] = "fd:%d" % rank_end.fileno()
+    env = {k: v for k, v in os.environ.items() if k not in RANK_VARIABLES}
     env["RECLAIM_RANK"] = "0"
     env["RECLAIM_ENTRY"] = "fit"
+    env.update(extra_env)
+    env["RECLAIM_CONTROL"] = "fd:%d" % rank_end.fileno()
     proc = subprocess.Popen(command + [path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             env=env, pass_fds=[rank_end.fileno()])
     rank_end.close()
@@ -205,10 +236,11 @@ def run_one(path, probe, command):
                 channel.write_line(text)
             elif tag == "harness!":
                 words = text.split()
-                if len(words) != 2 or words[0] != "signal":
-                    raise TranscriptError("%s: expected 'harness! signal NAME'" % where)
-                wait_blocked(proc.pid, deadline)
-                os.kill(proc.pid, getattr(signal, words[1]))
+                if words == ["close"]:
+                    channel.close_for_writing()
+                else:
+                    wait_blocked(proc.pid, deadline)
+                    os.kill(proc.pid, getattr(signal, words[1]))
             else:  # rank<
                 line = channel.read_line(deadline)
                 if text == "EOF":
