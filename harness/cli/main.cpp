@@ -71,6 +71,7 @@ struct Options {
   bool seed_given = false;
   std::string grace, timeout, kill_after;
   std::string launcher, shutdown_timeout, collective_timeout;  // multi-rank
+  std::string control = "unix";                                // how mpirun's ranks reach the harness
   std::string json, junit;
   bool no_private_tmp = false;
   std::vector<std::string> target;  // after "--"
@@ -221,6 +222,7 @@ int configure_supervisor(const Options& o, const Target& target, supervisor::Sup
   else if (::geteuid() != 0) obstacle = "a mount namespace needs root";
   else obstacle = supervisor::private_tmp_obstacle(target);
   cfg.private_tmp = obstacle.empty();
+  cfg.control_tcp = o.control == "tcp";
   return 0;
 }
 
@@ -279,6 +281,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
   if (!o.launcher.empty()) extra += " --launcher " + shell_quote(o.launcher);
   if (!o.shutdown_timeout.empty()) extra += " --shutdown-timeout " + shell_quote(o.shutdown_timeout);
   if (!o.collective_timeout.empty()) extra += " --collective-timeout " + shell_quote(o.collective_timeout);
+  if (o.control != "unix") extra += " --control " + shell_quote(o.control);
   if (o.no_private_tmp) extra += " --no-private-tmp";
   std::string target_part = o.target.empty() ? "" : " -- " + join_quoted(o.target);
   eo.repro = [&](const Scenario& sc) {
@@ -433,6 +436,10 @@ int main(int argc, char** argv) {
   run->add_option("--collective-timeout", o.collective_timeout,
                   "Multi-rank: a rank missing from a collective this long after the first arrived is hung "
                   "(overrides the suite), e.g. 2s");
+  run->add_option("--control", o.control,
+                  "Multi-rank, mpirun launcher: how the ranks reach the harness: unix (an abstract unix socket, "
+                  "default) or tcp (127.0.0.1, the transport ranks on other machines would need)")
+      ->check(CLI::IsMember({"unix", "tcp"}));
   run->add_option("--json", o.json, "Write a JSON report to FILE (streamed; complete also after an interruption)");
   run->add_option("--junit", o.junit, "Write a JUnit XML report to FILE (for CI systems)");
   run->add_flag("--no-private-tmp", o.no_private_tmp,
@@ -465,6 +472,7 @@ int main(int argc, char** argv) {
   bench->add_option("--timeout", o.timeout, "As for 'run' (overrides the suite)");
   bench->add_option("--kill-after", o.kill_after, "As for 'run' (overrides the suite)");
   bench->add_option("--launcher", o.launcher, "As for 'run' (overrides the suite)");
+  bench->add_option("--control", o.control, "As for 'run'")->check(CLI::IsMember({"unix", "tcp"}));
   bench->add_option("--shutdown-timeout", o.shutdown_timeout, "As for 'run' (overrides the suite)");
   bench->add_option("--collective-timeout", o.collective_timeout, "As for 'run' (overrides the suite)");
   bench->add_flag("--no-private-tmp", o.no_private_tmp, "As for 'run'");

@@ -316,7 +316,7 @@ class ScenarioRun {
     env.push_back("TMPDIR=" + tmp);
     env.push_back("TMP=" + tmp);
     env.push_back("TEMP=" + tmp);
-    env.push_back(via_mpirun_ ? "RECLAIM_CONTROL=unix:@" + control_name_ : std::string("RECLAIM_CONTROL=fd:3"));
+    env.push_back("RECLAIM_CONTROL=" + (via_mpirun_ ? control_address_ : std::string("fd:3")));
     env.push_back("RECLAIM_SCENARIO=" + sc_.id());
     env.push_back(marker_);
     env.push_back(fmt::format("RECLAIM_ENTRY={}", to_string(sc_.entry)));
@@ -438,8 +438,22 @@ class ScenarioRun {
   }
 
   // The control address of ranks started by mpirun: an abstract unix socket
-  // (no file to clean up, reachable from the scenario's mount namespace).
+  // (no file to clean up, reachable from the scenario's mount namespace), or
+  // with control_tcp a TCP port on the loopback interface.
   bool listen_control() {
+    if (cfg_.control_tcp) {
+      listen_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof addr;
+      if (!listen_ || ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+          ::listen(listen_.get(), world() + 8) != 0 ||
+          ::getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+        return fail(fmt::format("control socket on 127.0.0.1: {}", std::strerror(errno)));
+      control_address_ = fmt::format("tcp:127.0.0.1:{}", ntohs(addr.sin_port));
+      return true;
+    }
     listen_ = Fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -448,6 +462,7 @@ class ScenarioRun {
     if (!listen_ || ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
         ::listen(listen_.get(), world() + 8) != 0)
       return fail(fmt::format("control socket @{}: {}", control_name_, std::strerror(errno)));
+    control_address_ = "unix:@" + control_name_;
     return true;
   }
 
@@ -1415,6 +1430,7 @@ class ScenarioRun {
   const bool via_mpirun_;       // mpirun starts the ranks; they connect to control_name_
   const bool cgroup_per_rank_;  // each rank in its own cgroup (not under mpirun: it starts them all)
   std::string control_name_;    // the abstract socket name for RECLAIM_CONTROL=unix:@...
+  std::string control_address_; // RECLAIM_CONTROL for ranks mpirun starts
   Fd listen_;
   struct PendingRank {
     Fd fd;

@@ -20,6 +20,8 @@ struct SupervisorConfig {
   std::string cgroup_base;      // a cgroup v2 directory for the run: each scenario gets a child
                                 // listing exactly its processes; empty: find them by scanning /proc
   int abort_fd = -1;            // readable when the run is interrupted: stop, clean up, return
+  bool control_tcp = false;     // ranks a launcher starts (mpirun) connect over TCP on 127.0.0.1
+                                // ("tcp:HOST:PORT") instead of an abstract unix socket
 };
 
 // The executable a command name runs: itself when it holds a '/', else the

@@ -356,6 +356,31 @@ ranks = [1]
   }
 }
 
+// The same over TCP on the loopback interface, the transport ranks on other
+// machines would use: the probes connect to "tcp:127.0.0.1:PORT".
+TEST(LauncherPolicyTest, MpirunRanksConnectBackOverTcp) {
+  ASSERT_EQ(std::system("command -v mpirun >/dev/null"), 0) << "mpirun is missing: run .ci/setup (openmpi-bin)";
+  TempDir dir;
+  json report = run_json(write_suite(dir, R"(
+[expect]
+launcher = "mpirun"
+collective_timeout = "1s"
+shutdown_timeout = "1s"
+[[matrix]]
+entries = ["fit"]
+points = ["setup"]
+faults = ["exception"]
+world_sizes = [3]
+ranks = [-1]
+)"),
+                         {"--control", "tcp"}, 0);
+  ASSERT_EQ(report["scenarios"].size(), 2u);
+  for (const auto& sc : report["scenarios"]) {
+    EXPECT_EQ(sc["verdict"], "pass") << sc.dump(2);
+    for (int k = 0; k < 3; ++k) EXPECT_TRUE(has_hook(rank_of(sc, k), "setup")) << sc.dump(2);
+  }
+}
+
 // ---- rank faults --------------------------------------------------------------------
 
 TEST(RankFaultTest, EveryRankFaultIsReclaimedOnEveryRank) {
