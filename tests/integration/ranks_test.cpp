@@ -6,8 +6,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <dirent.h>
 #include <sys/stat.h>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -434,6 +436,55 @@ normal = false
   for (const auto& l : sc["leaks"]) ranks.insert(l["rank"].get<int>());
   EXPECT_EQ(ranks, (std::set<int>{0, 1}));
   EXPECT_TRUE(sc["violations"].empty()) << sc.dump(2);
+}
+
+// ---- interruption ------------------------------------------------------------------
+
+// Interrupted while hung ranks wait to be stopped: every rank, worker and
+// janitor of the running scenarios is killed and every sandbox removed.
+std::vector<int> pids_where(const std::function<bool(const std::string& dir)>& pred) {
+  std::vector<int> out;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      const int pid = std::atoi(e->d_name);
+      if (pid > 0 && pred(std::string("/proc/") + e->d_name)) out.push_back(pid);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+TEST(RankInterruptTest, InterruptedRunLeavesNoRankNoWorkerNoSandbox) {
+  TempDir sandbox;
+  int finished = 0, harness = 0;
+  std::size_t running = 0;
+  const std::string filter = "*/hang/*";
+  auto r = run_reclaim({"run", kRanks, "-j", "2", "--filter", filter}, {"TMPDIR=" + sandbox.path()},
+                       [&](const std::string& line) {
+                         if (line.find("PASS") == std::string::npos || ++finished != 2) return false;
+                         auto h = pids_where([&](const std::string& dir) {
+                           std::string cmd = read_file(dir + "/cmdline");
+                           return cmd.rfind(RECLAIM_BIN, 0) == 0 && cmd.find(filter) != std::string::npos;
+                         });
+                         if (!h.empty()) harness = h.front();
+                         const std::string marker = "RECLAIM_MARKER=" + std::to_string(harness) + ".";
+                         running = pids_where([&](const std::string& dir) {
+                                     return read_file(dir + "/environ").find(marker) != std::string::npos;
+                                   }).size();
+                         return true;
+                       });
+  EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
+  ASSERT_GT(harness, 0);
+  EXPECT_GT(running, 0u) << "the interrupt was meant to land while ranks run";
+  const std::string marker = "RECLAIM_MARKER=" + std::to_string(harness) + ".";
+  auto left = pids_where([&](const std::string& dir) { return read_file(dir + "/environ").find(marker) != std::string::npos; });
+  EXPECT_TRUE(left.empty()) << left.size() << " processes of the run survive";
+  auto sandboxes = 0;
+  if (DIR* d = ::opendir(sandbox.path().c_str())) {
+    while (dirent* e = ::readdir(d)) sandboxes += std::string(e->d_name).rfind("reclaim.", 0) == 0;
+    ::closedir(d);
+  }
+  EXPECT_EQ(sandboxes, 0) << "a sandbox was left in " << sandbox.path();
 }
 
 // ---- the torchrun environment ----------------------------------------------------------
