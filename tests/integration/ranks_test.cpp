@@ -455,29 +455,44 @@ std::vector<int> pids_where(const std::function<bool(const std::string& dir)>& p
 }
 
 TEST(RankInterruptTest, InterruptedRunLeavesNoRankNoWorkerNoSandbox) {
-  TempDir sandbox;
-  int finished = 0, harness = 0;
+  TempDir dir, sandbox;
+  // Two scenarios start together under -j 2: a quick one, and one whose hung
+  // rank would keep everyone waiting for 30 s. The quick one's line comes
+  // while the other's four ranks, their workers and janitors all run.
+  const std::string suite = write_suite(dir, R"(
+[[matrix]]
+entries = ["fit"]
+faults = []
+world_sizes = [2]
+[[matrix]]
+entries = ["fit"]
+points = ["setup"]
+faults = ["hang"]
+world_sizes = [4]
+ranks = [1]
+normal = false
+collective_timeout = "30s"
+timeout = "60s"
+)");
+  int harness = 0;
   std::size_t running = 0;
-  const std::string filter = "*/hang/*";
-  auto r = run_reclaim({"run", kRanks, "-j", "2", "--filter", filter}, {"TMPDIR=" + sandbox.path()},
-                       [&](const std::string& line) {
-                         if (line.find("PASS") == std::string::npos || ++finished != 2) return false;
-                         auto h = pids_where([&](const std::string& dir) {
-                           std::string cmd = read_file(dir + "/cmdline");
-                           return cmd.rfind(RECLAIM_BIN, 0) == 0 && cmd.find(filter) != std::string::npos;
-                         });
-                         if (!h.empty()) harness = h.front();
-                         const std::string marker = "RECLAIM_MARKER=" + std::to_string(harness) + ".";
-                         running = pids_where([&](const std::string& dir) {
-                                     return read_file(dir + "/environ").find(marker) != std::string::npos;
-                                   }).size();
-                         return true;
-                       });
+  auto r = run_reclaim({"run", suite, "-j", "2"}, {"TMPDIR=" + sandbox.path()}, [&](const std::string& line) {
+    if (line.find("PASS") == std::string::npos) return false;
+    auto h = pids_where([&](const std::string& d) {
+      std::string cmd = read_file(d + "/cmdline");
+      return cmd.rfind(RECLAIM_BIN, 0) == 0 && cmd.find(suite) != std::string::npos;
+    });
+    if (!h.empty()) harness = h.front();
+    const std::string marker = "RECLAIM_MARKER=" + std::to_string(harness) + ".";
+    running = pids_where([&](const std::string& d) { return read_file(d + "/environ").find(marker) != std::string::npos; })
+                  .size();
+    return true;
+  });
   EXPECT_EQ(r.exit_code, 130) << r.out << r.err;
   ASSERT_GT(harness, 0);
-  EXPECT_GT(running, 0u) << "the interrupt was meant to land while ranks run";
+  EXPECT_GT(running, 4u) << "the interrupt was meant to land while the hung scenario runs";
   const std::string marker = "RECLAIM_MARKER=" + std::to_string(harness) + ".";
-  auto left = pids_where([&](const std::string& dir) { return read_file(dir + "/environ").find(marker) != std::string::npos; });
+  auto left = pids_where([&](const std::string& d) { return read_file(d + "/environ").find(marker) != std::string::npos; });
   EXPECT_TRUE(left.empty()) << left.size() << " processes of the run survive";
   auto sandboxes = 0;
   if (DIR* d = ::opendir(sandbox.path().c_str())) {
