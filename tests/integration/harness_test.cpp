@@ -13,6 +13,7 @@
 #include <regex>
 #include <set>
 
+#include "readme_table.hpp"
 #include "reclaim_cli.hpp"
 #include "suite/filter.hpp"
 #include "sys/cgroup.hpp"
@@ -100,36 +101,13 @@ struct ExpectedRow {
   std::set<std::string> kinds;
 };
 
-std::string trim(std::string s) {
-  auto b = s.find_first_not_of(" `");
-  auto e = s.find_last_not_of(" `");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
 // The rows of the table under the heading `heading` (a whole line), up to the next heading.
 std::vector<ExpectedRow> expected_rows(const std::string& heading = "## Expected results") {
-  std::string text = read_file(kSource + "/fixtures/README.md");
-  auto at = text.find("\n" + heading + "\n");
   std::vector<ExpectedRow> rows;
-  if (at == std::string::npos) return rows;
-  at += heading.size() + 2;
-  auto end = text.find("\n## ", at);
-  std::istringstream in(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("| ", 0) != 0 || line.find("---") != std::string::npos || line.find("| variant") == 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line.substr(1));
-    std::string cell;
-    while (std::getline(ss, cell, '|')) cells.push_back(trim(cell));
+  for (const auto& cells : table_rows(kSource + "/fixtures/README.md", heading)) {
     if (cells.size() < 4) continue;
     ExpectedRow row{cells[0], cells[1], cells[2], {}};
-    std::stringstream ks(cells[3]);
-    std::string k;
-    while (std::getline(ks, k, ',')) {
-      k = trim(k);
-      if (!k.empty() && k != "-") row.kinds.insert(k);
-    }
+    for (const auto& k : kinds_in_cell(cells[3])) row.kinds.insert(k);
     rows.push_back(row);
   }
   return rows;

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "readme_table.hpp"
 #include "reclaim_cli.hpp"
 #include "suite/filter.hpp"
 
@@ -103,39 +104,14 @@ struct RankRow {
   std::set<std::string> failing, others;
 };
 
-std::string trim(std::string s) {
-  auto b = s.find_first_not_of(" `");
-  auto e = s.find_last_not_of(" `");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
-
 std::set<std::string> kinds_cell(const std::string& cell) {
-  std::set<std::string> out;
-  std::stringstream ks(cell);
-  std::string k;
-  while (std::getline(ks, k, ',')) {
-    k = trim(k);
-    if (!k.empty() && k != "-") out.insert(k);
-  }
-  return out;
+  auto kinds = kinds_in_cell(cell);
+  return {kinds.begin(), kinds.end()};
 }
 
 std::vector<RankRow> rank_rows() {
-  const std::string heading = "## Expected results: ranks";
-  std::string text = read_file(kSource + "/fixtures/README.md");
-  auto at = text.find("\n" + heading + "\n");
   std::vector<RankRow> rows;
-  if (at == std::string::npos) return rows;
-  at += heading.size() + 2;
-  auto end = text.find("\n## ", at);
-  std::istringstream in(text.substr(at, end == std::string::npos ? std::string::npos : end - at));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("| ", 0) != 0 || line.find("---") != std::string::npos || line.find("| variant") == 0) continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line.substr(1));
-    std::string cell;
-    while (std::getline(ss, cell, '|')) cells.push_back(trim(cell));
+  for (const auto& cells : table_rows(kSource + "/fixtures/README.md", "## Expected results: ranks")) {
     if (cells.size() < 5) continue;
     rows.push_back({cells[0], cells[1], cells[2], kinds_cell(cells[3]), kinds_cell(cells[4])});
   }
