@@ -119,6 +119,20 @@ std::optional<std::string> recv_packet(int fd, Fd* passed) {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
+// Reads what is waiting on the stream `fd` into `buf`, without blocking:
+// the number of bytes read, 0 when nothing was waiting, -1 when the peer
+// closed the stream or it failed (the caller drops it).
+ssize_t read_available(int fd, wire::LineBuffer& buf) {
+  char chunk[4096];
+  ssize_t n;
+  do n = ::recv(fd, chunk, sizeof chunk, MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return -1;
+  if (n < 0) return 0;
+  buf.feed(std::string_view(chunk, static_cast<std::size_t>(n)));
+  return n;
+}
+
 std::vector<std::string_view> split(std::string_view s) {
   std::vector<std::string_view> out;
   while (!s.empty()) {
@@ -194,7 +208,6 @@ struct RankState {
   bool settled = false;      // exit judged: completed or failed
   bool waiting = false;      // blocked in a collective
   int collectives = 0;       // collectives it entered
-  bool killed = false;       // SIGKILLed by the launcher policy or the deadline
 
   bool exited() const { return out.exited_ns != 0; }
 };
@@ -507,16 +520,12 @@ class ScenarioRun {
 
   void on_pending(std::size_t i) {
     PendingRank& p = *pending_[i];
-    char buf[4096];
-    ssize_t n;
-    do n = ::recv(p.fd.get(), buf, sizeof buf, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    const ssize_t n = read_available(p.fd.get(), p.buf);
+    if (n < 0) {
       p.fd.reset();
       return;
     }
-    if (n < 0) return;
-    p.buf.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (n == 0) return;
     auto line = p.buf.next();
     if (!line) {
       if (p.buf.overflowed()) p.fd.reset();
@@ -682,7 +691,6 @@ class ScenarioRun {
         if (r.pfd && !r.exited()) {
           r.pfd->send_signal(SIGKILL);
           for (auto& m : group_members(r, table)) m.send_signal(SIGKILL);
-          r.killed = true;
           killed.push_back(r.rank);
         }
       if (!killed.empty())
@@ -697,21 +705,21 @@ class ScenarioRun {
       hang_ = true;
       res_.error = multi() ? fmt::format("the ranks did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count())
                            : fmt::format("the rank did not exit within {} ms; sent SIGTERM", sc_.expect.timeout.count());
-      for (auto& r : ranks_)
-        if (r.pfd && !r.exited()) r.pfd->send_signal(SIGTERM);
-      if (launcher_pfd_ && !launcher_exited_) launcher_pfd_->send_signal(SIGTERM);
+      signal_running_ranks(SIGTERM);
       kill_deadline_ns_ = now + sc_.expect.kill_after.count() * kMs;
     } else if (hang_ && kill_deadline_ns_ && now >= kill_deadline_ns_) {
       res_.error += fmt::format(", then SIGKILL after {} ms", sc_.expect.kill_after.count());
-      for (auto& r : ranks_)
-        if (r.pfd && !r.exited()) {
-          r.pfd->send_signal(SIGKILL);
-          r.killed = true;
-        }
-      if (launcher_pfd_ && !launcher_exited_) launcher_pfd_->send_signal(SIGKILL);
+      signal_running_ranks(SIGKILL);
       kill_deadline_ns_ = 0;
       deadline_ns_ = INT64_MAX;
     }
+  }
+
+  // The scenario deadline: every rank still running, and mpirun if it runs.
+  void signal_running_ranks(int signo) {
+    for (auto& r : ranks_)
+      if (r.pfd && !r.exited()) r.pfd->send_signal(signo);
+    if (launcher_pfd_ && !launcher_exited_) launcher_pfd_->send_signal(signo);
   }
 
   static std::string join_ints(const std::vector<int>& v) {
@@ -801,17 +809,13 @@ class ScenarioRun {
 
   void on_probe(RankState& r) {
     for (;;) {
-      char buf[4096];
-      ssize_t n;
-      do n = ::recv(r.probe.get(), buf, sizeof buf, MSG_DONTWAIT);
-      while (n < 0 && errno == EINTR);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      const ssize_t n = read_available(r.probe.get(), r.buf);
+      if (n < 0) {
         r.probe.reset();
         r.waiting = false;
         return;
       }
-      if (n < 0) return;
-      r.buf.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+      if (n == 0) return;
       while (r.probe) {
         auto line = r.buf.next();
         if (!line) break;
@@ -987,18 +991,29 @@ class ScenarioRun {
   // wait for the processes the signal kills (those that neither catch nor
   // ignore it) to be gone, so the rank finds the same world on every run.
   void signal_group(RankState& r, int signo) {
-    std::vector<sys::Pidfd> targets = group_members(r);
-    std::vector<bool> dies;
-    for (auto& t : targets) {
-      auto d = sys::read_signal_dispositions(t.pid());
-      dies.push_back(d && d->dies_now(signo));
-    }
+    std::vector<sys::Pidfd> members = group_members(r);
     res_.timeline.fault_injected_ns = sys::monotonic_ns();
     r.pfd->send_signal(signo);
-    for (auto& t : targets) t.send_signal(signo);
-    for (std::size_t i = 0; i < targets.size(); ++i)
-      if (dies[i] && !targets[i].wait_exit(2000ms))
-        res_.notes.push_back(fmt::format("process {} outlived {} for 2 s", targets[i].pid(), signal_name(signo)));
+    auto dying = signal_members(members, signo);
+    wait_for_the_dying(dying, signo);
+  }
+
+  // Sends `signo` to each of `members`; returns those it kills outright (they
+  // neither catch, block nor ignore it), for the caller to wait on.
+  static std::vector<sys::Pidfd> signal_members(std::vector<sys::Pidfd>& members, int signo) {
+    std::vector<sys::Pidfd> dying;
+    for (auto& m : members) {
+      auto d = sys::read_signal_dispositions(m.pid());
+      m.send_signal(signo);
+      if (d && d->dies_now(signo)) dying.push_back(std::move(m));
+    }
+    return dying;
+  }
+
+  void wait_for_the_dying(const std::vector<sys::Pidfd>& dying, int signo) {
+    for (const auto& m : dying)
+      if (!m.wait_exit(2000ms))
+        res_.notes.push_back(fmt::format("process {} outlived {} for 2 s", m.pid(), signal_name(signo)));
   }
 
   // The youngest child of the rank: a loader worker started for the current
@@ -1131,25 +1146,18 @@ class ScenarioRun {
         const auto table = scenario_table();  // one read for every survivor's group
         for (int k : survivors) {
           RankState& r = ranks_[static_cast<std::size_t>(k)];
-          for (auto& m : group_members(r, table)) {
-            auto d = sys::read_signal_dispositions(m.pid());
-            m.send_signal(SIGTERM);
-            if (d && d->dies_now(SIGTERM)) dying.push_back(std::move(m));
-          }
+          auto members = group_members(r, table);
+          for (auto& m : signal_members(members, SIGTERM)) dying.push_back(std::move(m));
           r.pfd->send_signal(SIGTERM);
         }
-        for (auto& m : dying)
-          if (!m.wait_exit(2000ms)) res_.notes.push_back(fmt::format("process {} outlived SIGTERM for 2 s", m.pid()));
+        wait_for_the_dying(dying, SIGTERM);
         shutdown_deadline_ns_ = now + sc_.expect.shutdown_timeout.count() * kMs;
         res_.notes.push_back(fmt::format("torchrun policy: SIGTERM to the process groups of rank(s) {}",
                                          join_ints(survivors)));
         break;
       }
       case Launcher::lightning_ddp:
-        for (int k : survivors) {
-          ranks_[static_cast<std::size_t>(k)].pfd->send_signal(SIGKILL);
-          ranks_[static_cast<std::size_t>(k)].killed = true;
-        }
+        for (int k : survivors) ranks_[static_cast<std::size_t>(k)].pfd->send_signal(SIGKILL);
         res_.notes.push_back(fmt::format("lightning-ddp policy: SIGKILL to rank(s) {}", join_ints(survivors)));
         break;
       case Launcher::none:

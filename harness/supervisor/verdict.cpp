@@ -21,6 +21,18 @@ bool has_detail(const Leak& l, std::string_view key, std::string_view value) {
                      [&](auto& kv) { return kv.first == key && kv.second == value; });
 }
 
+// The success path: teardown once, no on_exception, exit 0.
+std::vector<Violation> success_contract(const std::vector<std::string>& hooks, const ExitStatus& exit) {
+  std::vector<Violation> out;
+  auto oe = count_from(hooks, 0, "on_exception");
+  auto td = count_from(hooks, 0, "teardown");
+  if (td != 1) out.push_back({"teardown called once on success", fmt::format("teardown called {} times", td)});
+  if (oe != 0) out.push_back({"no on_exception on success", fmt::format("on_exception called {} times", oe)});
+  if (exit.exited && (exit.signal != 0 || exit.code != 0))
+    out.push_back({"the rank exits 0 on success", exit.describe()});
+  return out;
+}
+
 }  // namespace
 
 std::vector<Violation> check_contract(const Scenario& sc, const Evidence& ev) {
@@ -39,13 +51,7 @@ std::vector<Violation> check_contract(const Scenario& sc, const Evidence& ev) {
     if (td != 0) out.push_back({"teardown not called after the fault", fmt::format("teardown called {} times", td)});
     return out;
   }
-  auto oe = count_from(ev.hooks, 0, "on_exception");
-  auto td = count_from(ev.hooks, 0, "teardown");
-  if (td != 1) out.push_back({"teardown called once on success", fmt::format("teardown called {} times", td)});
-  if (oe != 0) out.push_back({"no on_exception on success", fmt::format("on_exception called {} times", oe)});
-  if (ev.rank_exit.exited && (ev.rank_exit.signal != 0 || ev.rank_exit.code != 0))
-    out.push_back({"the rank exits 0 on success", ev.rank_exit.describe()});
-  return out;
+  return success_contract(ev.hooks, ev.rank_exit);
 }
 
 std::vector<Violation> check_survivor(const Scenario& sc, const SurvivorEvidence& ev) {
@@ -61,12 +67,7 @@ std::vector<Violation> check_survivor(const Scenario& sc, const SurvivorEvidence
   auto oe = count_from(ev.hooks, 0, "on_exception");
   if (!ev.world_failed || (oe == 0 && ev.exit.exited && ev.exit.signal == 0 && ev.exit.code == 0)) {
     // Nothing failed, or it finished before it could know: the success path.
-    auto td = count_from(ev.hooks, 0, "teardown");
-    if (td != 1) out.push_back({"teardown called once on success", fmt::format("teardown called {} times", td)});
-    if (oe != 0) out.push_back({"no on_exception on success", fmt::format("on_exception called {} times", oe)});
-    if (ev.exit.exited && (ev.exit.signal != 0 || ev.exit.code != 0))
-      out.push_back({"the rank exits 0 on success", ev.exit.describe()});
-    return out;
+    return success_contract(ev.hooks, ev.exit);
   }
   if (ev.exit.signal == SIGKILL) return out;  // it could not react
   if (oe != 1)
