@@ -12,8 +12,9 @@
 // Usage (internal; started by the supervisor):
 //   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
 //                    [--launcher] --ranks N -- EXE ARGS...
-// With --cgroup, rank K joins the cgroup v2 directory DIR/rK before exec, so
-// the cgroups list exactly the scenario's processes, per rank (the shepherd
+// With --cgroup, rank K is created inside the cgroup v2 directory DIR/rK
+// (clone3; or it joins before exec where that is not possible), so the
+// cgroups list exactly the scenario's processes, per rank (the shepherd
 // stays out). Each rank gets RANK, LOCAL_RANK and RECLAIM_RANK; with several
 // ranks, TMPDIR/TMP/TEMP name the rank's own directory "rank-K" below the
 // scenario's temp directory (the supervisor creates them).
@@ -32,8 +33,8 @@
 //   EOF from the supervisor       SIGKILL every descendant, reap them all, exit 0
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
+#include "supervisor/cgroup_launcher.hpp"
 #include "supervisor/launch_hooks.hpp"
-#include <boost/process/v2/posix/default_launcher.hpp>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -227,11 +228,12 @@ struct RankExecSetup {
 
   // const: Boost.Process detects the hook by calling it, and silently skips
   // a hook it cannot call on the object as passed.
-  template <class Launcher>
-  bp2::error_code on_exec_setup(Launcher&, const bp2::filesystem::path&, const char* const*) const {
-    // Joining the cgroup may fail (no cgroup v2, no permission): the
-    // supervisor checks membership and falls back to scanning /proc.
-    if (cgroup_procs_fd >= 0) (void)!::write(cgroup_procs_fd, "0", 1);
+  bp2::error_code on_exec_setup(reclaim::launch::CgroupLauncher& launcher, const bp2::filesystem::path&,
+                                const char* const*) const {
+    // Not created inside the cgroup: join it now. Joining may fail (no
+    // cgroup v2, no permission): the supervisor checks membership and falls
+    // back to scanning /proc.
+    if (!launcher.placed && cgroup_procs_fd >= 0) (void)!::write(cgroup_procs_fd, "0", 1);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -323,10 +325,12 @@ int main(int argc, char** argv) {
   for (int k = i; k < argc; ++k) rank_argv.push_back(argv[k]);
   rank_argv.push_back(nullptr);
 
-  std::vector<int> cgroup_procs_fds;
-  for (int r = 0; r < ranks; ++r)
-    cgroup_procs_fds.push_back(
-        cgroup.empty() ? -1 : ::open((cgroup + "/r" + std::to_string(r) + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  std::vector<int> cgroup_dir_fds, cgroup_procs_fds;
+  for (int r = 0; r < ranks; ++r) {
+    const std::string dir = cgroup + "/r" + std::to_string(r);
+    cgroup_dir_fds.push_back(cgroup.empty() ? -1 : ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cgroup_procs_fds.push_back(cgroup.empty() ? -1 : ::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+  }
   asio::io_context ctx;
   // The launcher's exact type: Boost.Process 1.81's converting move to
   // bp2::process leaves members uninitialised.
@@ -351,10 +355,10 @@ int main(int argc, char** argv) {
     for (auto& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
 
-    bp2::posix::default_launcher launcher;
+    reclaim::launch::CgroupLauncher launcher;
+    launcher.cgroup_fd = cgroup_dir_fds[static_cast<std::size_t>(r)];
     launcher.env = envp.data();
     bp2::error_code ec;
-    std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
     for (int fd : keep_fds) launcher.fd_whitelist.push_back(fd);
     const RankExecSetup setup{cgroup_procs_fds[static_cast<std::size_t>(r)]};
     // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
@@ -367,9 +371,9 @@ int main(int argc, char** argv) {
       continue;
     }
     pid_t pid = proc.id();
-    // Taken before we ever wait: the child cannot be reaped (and its PID
-    // recycled) until we do, so this pidfd is the rank.
-    int pfd = pidfd_open(pid);
+    // From clone3, or taken before we ever wait: the child cannot be reaped
+    // (and its PID recycled) until we do, so this pidfd is the rank.
+    int pfd = launcher.pidfd >= 0 ? launcher.pidfd : pidfd_open(pid);
     // Kept, not detached (detach() is unreliable in Boost.Process 1.81); its
     // destructor finds the rank reaped and does nothing.
     procs.push_back(std::move(proc));
