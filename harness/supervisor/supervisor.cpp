@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -225,7 +226,6 @@ class ScenarioRun {
     control_name_ = fmt::format("reclaim.{}.{}", ::getpid(), seq);
     root_ = fmt::format("{}/s{}", cfg.sandbox_base, seq);
     tmp_ = root_ + "/tmp";
-    log_ = root_ + "/output.log";
     marker_ = fmt::format("RECLAIM_MARKER={}.{}", ::getpid(), seq);
     if (cfg.private_tmp) shm_ = fmt::format("{}.s{}", cfg.shm_base, seq);
     if (!cfg.cgroup_base.empty()) cgroup_ = fmt::format("{}/s{}", cfg.cgroup_base, seq);
@@ -374,9 +374,10 @@ class ScenarioRun {
       r.probe = Fd(probe[0]);
       probe_children.emplace_back(high(probe[1]));
     }
-    Fd log(::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    // The ranks' output, kept in memory: shown when the scenario fails.
+    log_ = Fd(::memfd_create("reclaim-output", MFD_CLOEXEC));
     Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (log) log = Fd(high(log.release()));
+    if (log_) log_ = Fd(high(log_.release()));
     if (devnull) devnull = Fd(high(devnull.release()));
     if (!chan_child || !devnull ||
         std::any_of(probe_children.begin(), probe_children.end(), [](const Fd& f) { return !f; }))
@@ -431,7 +432,7 @@ class ScenarioRun {
     launcher.env = envp.data();
     bp2::error_code ec;
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
-    const int out = log ? log.get() : STDERR_FILENO;
+    const int out = log_ ? log_.get() : STDERR_FILENO;
     BindFds fds;
     fds.map = {{0, devnull.get()}, {1, out}, {2, out}, {3, chan_child.get()}};
     for (std::size_t k = 0; k < probe_children.size(); ++k)
@@ -1330,7 +1331,7 @@ class ScenarioRun {
     res_.timeline.finished_ns = sys::monotonic_ns();
     res_.verdict = decide_verdict(harness_error_ || (!res_.error.empty() && !hang_), hang_, res_.violations, res_.leaks);
     if (res_.verdict != Verdict::pass) {
-      std::string out = tail_lines(log_, multi() ? 20 : 12);
+      std::string out = log_ ? tail_lines(fmt::format("/proc/self/fd/{}", log_.get()), multi() ? 20 : 12) : "";
       if (!out.empty()) res_.notes.push_back("output of the scenario (last lines):\n" + out);
     }
   }
@@ -1449,7 +1450,8 @@ class ScenarioRun {
   int launcher_pid_ = 0;
   bool launcher_exited_ = false;
   ScenarioResult res_;
-  std::string root_, tmp_, shm_, log_, marker_, cgroup_;
+  std::string root_, tmp_, shm_, marker_, cgroup_;
+  Fd log_;  // a memfd: the ranks' stdout and stderr
   bool cgroup_in_use_ = false;
   std::vector<std::string> carry_;          // host dirs under /tmp bound into the private /tmp
   std::vector<std::string> baseline_dirs_;  // empty dirs in the sandbox that are not leaks

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -391,6 +392,22 @@ TEST(CliTest, FailureReportNamesTheLeakAndTheReproCommand) {
   EXPECT_THAT(r.out, HasSubstr("temp file tmp/worker_pool-cache-"));
   EXPECT_THAT(r.out, HasSubstr("repro: "));
   EXPECT_THAT(r.out, HasSubstr("--filter fit/setup/exception"));
+}
+
+TEST(CliTest, FailureReportCarriesTheLastLinesTheScenarioPrinted) {
+  // A target that prints on both streams and never speaks the protocol.
+  TempDir dir;
+  const std::string script = dir.path() + "/noisy.sh";
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\necho first-line-on-stdout\necho second-line-on-stderr >&2\nexit 3\n";
+  }
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+  const std::string report = dir.path() + "/out.json";
+  auto r = run_reclaim({"run", kSmoke, "--filter", "fit/none", "--json", report, "--", script});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_THAT(read_file(report),
+              HasSubstr("output of the scenario (last lines):\\nfirst-line-on-stdout\\nsecond-line-on-stderr"));
 }
 
 TEST(HostProgramTest, SharedLibraryDataModulePassesTheSmokeSuite) {
