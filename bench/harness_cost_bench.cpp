@@ -55,6 +55,7 @@
 #include "reports/reporter.hpp"
 #include "suite/suite.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/zygote.hpp"
 #include "sys/fs.hpp"
 #include "sys/proc.hpp"
 
@@ -389,6 +390,9 @@ void bm_scenario_with_population(benchmark::State& state) {
   config.shm_base = base.shm_prefix;
   config.cgroup_base = base.cgroup;
   config.private_tmp = ::geteuid() == 0;
+  std::string zygote_error;
+  auto zygote = supervisor::ShepherdZygote::start(config.shepherd_path, config.private_tmp, 1, zygote_error);
+  config.zygote = zygote.get();
   std::uint64_t seq = 0;
   double latency_sum = 0;
   for (auto _ : state) {
@@ -403,6 +407,7 @@ void bm_scenario_with_population(benchmark::State& state) {
     state.SetIterationTime(static_cast<double>(t1 - t0) / 1e9);
   }
   state.counters["reclaim_latency_ms"] = latency_sum / static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
+  zygote.reset();  // waits for the last shepherd
   engine::remove_sandbox_base(base);
 }
 

@@ -72,6 +72,7 @@
 #include "model/model.hpp"
 #include "suite/suite.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/zygote.hpp"
 #include "sys/fs.hpp"
 #include "sys/inotify.hpp"
 #include "sys/proc.hpp"
@@ -396,6 +397,9 @@ void bm_harness(benchmark::State& state, const std::string& name, const std::str
   config.shm_base = base.shm_prefix;
   config.cgroup_base = base.cgroup;
   config.private_tmp = ::geteuid() == 0;
+  std::string zygote_error;
+  auto zygote = supervisor::ShepherdZygote::start(config.shepherd_path, config.private_tmp, 1, zygote_error);
+  config.zygote = zygote.get();
   std::uint64_t seq = 0;
   PhaseMeans phases;
 
@@ -428,6 +432,7 @@ void bm_harness(benchmark::State& state, const std::string& name, const std::str
       phases.add("reclaim_latency_ms", outcome.result.reclaim_latency_ms());
   }
   phases.report(state);
+  zygote.reset();  // waits for the last shepherd
   engine::remove_sandbox_base(base);
 }
 

@@ -25,6 +25,7 @@
 #include "suite/filter.hpp"
 #include "suite/suite.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/zygote.hpp"
 #include "sys/fs.hpp"
 
 namespace {
@@ -226,18 +227,40 @@ int configure_supervisor(const Options& o, const Target& target, supervisor::Sup
   return 0;
 }
 
-// A fresh sandbox base (directory, /dev/shm prefix, cgroup) named in `cfg`.
-std::optional<engine::SandboxBase> open_sandbox(supervisor::SupervisorConfig& cfg) {
+// What a run holds for its scenarios: a fresh sandbox base (directory,
+// /dev/shm prefix, cgroup) and the shepherd zygote, both named in the
+// supervisor's configuration. Released in that order's reverse: the zygote
+// (waiting for the last shepherd and sandbox removal), then the base.
+struct RunResources {
+  engine::SandboxBase base;
+  std::unique_ptr<supervisor::ShepherdZygote> zygote;
+
+  RunResources() = default;
+  RunResources(const RunResources&) = delete;
+  RunResources& operator=(const RunResources&) = delete;
+  ~RunResources() {
+    zygote.reset();
+    engine::remove_sandbox_base(base);
+  }
+};
+
+std::unique_ptr<RunResources> open_run(supervisor::SupervisorConfig& cfg, int jobs) {
+  auto r = std::make_unique<RunResources>();
   try {
-    auto base = engine::make_sandbox_base();
-    cfg.sandbox_base = base.dir;
-    cfg.shm_base = base.shm_prefix;
-    cfg.cgroup_base = base.cgroup;
-    return base;
+    r->base = engine::make_sandbox_base();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "reclaim: %s\n", e.what());
-    return std::nullopt;
+    return nullptr;
   }
+  cfg.sandbox_base = r->base.dir;
+  cfg.shm_base = r->base.shm_prefix;
+  cfg.cgroup_base = r->base.cgroup;
+  std::string error;
+  r->zygote = supervisor::ShepherdZygote::start(cfg.shepherd_path, cfg.private_tmp, jobs, error);
+  if (!r->zygote)
+    std::fprintf(stderr, "reclaim: no shepherd zygote (%s): starting a shepherd per scenario\n", error.c_str());
+  cfg.zygote = r->zygote.get();
+  return r;
 }
 
 int cmd_run(const Options& o, const std::string& argv0) {
@@ -291,9 +314,8 @@ int cmd_run(const Options& o, const std::string& argv0) {
 
   InterruptWatch interrupts;
   cfg.abort_fd = interrupts.abort_fd();
-  auto sandbox = open_sandbox(cfg);
-  if (!sandbox) return kExitHarness;
-  const engine::SandboxBase& base = *sandbox;
+  auto resources = open_run(cfg, eo.jobs);
+  if (!resources) return kExitHarness;
 
   report::RunInfo info;
   info.suite_path = o.suite_path;
@@ -305,7 +327,7 @@ int cmd_run(const Options& o, const std::string& argv0) {
   reporter.run_started(info);
   auto summary = engine::run_all(scenarios, eo, reporter);
   reporter.run_finished(summary);
-  engine::remove_sandbox_base(base);
+  resources.reset();
 
   if (int sig = interrupts.signal()) return 128 + sig;
   if (summary.by_verdict[Verdict::error] > 0) return kExitHarness;
@@ -346,11 +368,10 @@ int cmd_bench(const Options& o, const BenchFlags& f, const std::string& argv0) {
 
   InterruptWatch interrupts;
   cfg.abort_fd = interrupts.abort_fd();
-  auto sandbox = open_sandbox(cfg);
-  if (!sandbox) return kExitHarness;
-  const engine::SandboxBase& base = *sandbox;
+  auto resources = open_run(cfg, 1);
+  if (!resources) return kExitHarness;
   const int rc = cli::run_bench(bo, argv0);
-  engine::remove_sandbox_base(base);
+  resources.reset();
   if (int sig = interrupts.signal()) return 128 + sig;
   return rc;
 }

@@ -2,6 +2,7 @@
 
 #include "supervisor/launch_hooks.hpp"
 #include "supervisor/verdict.hpp"
+#include "supervisor/zygote.hpp"
 #include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
 #include <fcntl.h>
@@ -424,6 +425,17 @@ class ScenarioRun {
 
     for (auto& a : auditors_) a->take_baseline(scope_);
 
+    const int out = log_ ? log_.get() : STDERR_FILENO;
+    if (cfg_.zygote && probe_children.size() + 3 <= ShepherdZygote::kMaxFds) {
+      std::vector<int> fds{chan_child.get(), devnull.get(), out};
+      for (const auto& p : probe_children) fds.push_back(p.get());
+      char cwd[4096];
+      args.insert(args.begin(), cfg_.shepherd_path);
+      if (auto ec = cfg_.zygote->request(::getcwd(cwd, sizeof cwd) ? cwd : "/", args, env, fds))
+        return fail(fmt::format("asking the shepherd zygote for a shepherd: {}", ec.message()));
+      return await_started();
+    }
+
     // The io_context and the process object live as long as the scenario:
     // Boost.Process 1.81's detach() is unreliable, and destroying the object
     // is harmless once the shepherd has been reaped (its waitpid finds no child).
@@ -432,7 +444,6 @@ class ScenarioRun {
     launcher.env = envp.data();
     bp2::error_code ec;
     std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
-    const int out = log_ ? log_.get() : STDERR_FILENO;
     BindFds fds;
     fds.map = {{0, devnull.get()}, {1, out}, {2, out}, {3, chan_child.get()}};
     for (std::size_t k = 0; k < probe_children.size(); ++k)
@@ -446,9 +457,39 @@ class ScenarioRun {
     auto pfd = sys::Pidfd::open(shepherd_pid_);
     if (!pfd) return fail(fmt::format("pidfd_open(shepherd): {}", pfd.error().message()));
     shepherd_pfd_.emplace(std::move(pfd.value()));
+    return started();
+  }
+
+  bool started() {
     scope_.shepherd_pid = shepherd_pid_;
     deadline_ns_ = sys::monotonic_ns() + sc_.expect.timeout.count() * kMs;
     return true;
+  }
+
+  // A shepherd from the zygote introduces itself on the channel with its pid
+  // and pidfd; the zygote (its parent) reaps it.
+  bool await_started() {
+    const std::int64_t until = sys::monotonic_ns() + 10'000 * kMs;
+    while (chan_) {
+      const std::int64_t left = until - sys::monotonic_ns();
+      if (left <= 0) return fail("the shepherd zygote did not start a shepherd within 10 s");
+      pollfd p{chan_.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>((left + kMs - 1) / kMs)) <= 0) continue;
+      Fd passed;
+      auto pkt = recv_packet(chan_.get(), &passed);
+      if (!pkt) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
+        break;
+      }
+      auto f = split(*pkt);
+      if (f.size() == 2 && f[0] == "STARTED" && passed) {
+        shepherd_pid_ = static_cast<int>(to_long(f[1]));
+        shepherd_pfd_.emplace(sys::Pidfd::adopt(passed.release(), shepherd_pid_));
+        return started();
+      }
+      return fail(fmt::format("the shepherd zygote: {}", *pkt));
+    }
+    return fail("the shepherd zygote closed the channel before a shepherd started");
   }
 
   // The control address of ranks started by mpirun: an abstract unix socket
@@ -1364,6 +1405,7 @@ class ScenarioRun {
 
   void cleanup() {
     leftovers_.clear();
+    bool retire = false;
     if (shepherd_pid_ > 0) {
       // Kill every leftover ourselves, then let the shepherd reap and exit.
       // When the audit found no process left, none can appear: skip the scans.
@@ -1387,10 +1429,16 @@ class ScenarioRun {
         for (auto& v : victims) v.wait_exit(1000ms);
       }
       chan_.reset();  // EOF: the shepherd kills anything left, reaps, exits
-      if (!shepherd_pfd_->wait_exit(5000ms)) shepherd_pfd_->send_signal(SIGKILL);
-      siginfo_t info{};
-      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shepherd_pfd_->fd()), &info, WEXITED);
-      shepherd_proc_.reset();
+      // A shepherd of the zygote with nothing left to do exits on its own and
+      // the zygote reaps it: the sandbox is removed once it is gone, off this
+      // scenario's path. Otherwise wait here.
+      retire = !shepherd_proc_ && !anything_left;
+      if (!retire && !shepherd_pfd_->wait_exit(5000ms)) shepherd_pfd_->send_signal(SIGKILL);
+      if (shepherd_proc_) {
+        siginfo_t info{};
+        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shepherd_pfd_->fd()), &info, WEXITED);
+        shepherd_proc_.reset();
+      }
     }
     // Empty now: the shepherd reaped every process of the scenario.
     remove_cgroups();
@@ -1398,6 +1446,21 @@ class ScenarioRun {
     pending_.clear();
     listen_.reset();
     remove_machine_wide_leaks();
+    if (retire) {
+      // A directory bound into the shepherd's mount namespace cannot be
+      // removed while it lives. The watches go after the trees: closing an
+      // inotify descriptor that still watches something waits for an RCU
+      // grace period (~15 ms).
+      auto watches = std::make_shared<std::pair<std::optional<sys::TreeWatch>, std::optional<sys::TreeWatch>>>(
+          std::move(tmp_watch_), std::move(shm_watch_));
+      cfg_.zygote->retire(std::move(*shepherd_pfd_), [shm = shm_, root = root_, watches] {
+        if (!shm.empty()) sys::remove_tree(shm);
+        sys::remove_tree(root);
+        watches->first.reset();
+        watches->second.reset();
+      });
+      return;
+    }
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
   }

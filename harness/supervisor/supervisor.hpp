@@ -12,8 +12,12 @@
 
 namespace reclaim::supervisor {
 
+class ShepherdZygote;
+
 struct SupervisorConfig {
   std::string shepherd_path;    // the reclaim-shepherd program
+  const ShepherdZygote* zygote = nullptr;  // forks shepherds without exec (see zygote.hpp); null:
+                                           // each scenario execs shepherd_path
   std::string sandbox_base;     // private 0700 directory holding every scenario's sandbox
   std::string shm_base;         // prefix for private /dev/shm directories ("/dev/shm/reclaim.PID")
   bool private_tmp = true;      // try a private /tmp and /dev/shm per scenario (mount namespace)

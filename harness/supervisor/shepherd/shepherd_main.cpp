@@ -12,6 +12,14 @@
 // Usage (internal; started by the supervisor):
 //   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
 //                    [--launcher] --ranks N -- EXE ARGS...
+//   reclaim-shepherd --serve [--spares N] [--unshare]
+// The second form is the zygote (supervisor/zygote.hpp): it keeps N shepherds
+// forked ahead of the supervisor's requests on fd 3 (each a packet of strings
+// — "NARGS NENV", the working directory, the first form's argv, the ranks'
+// environment — with the channel, stdin, stdout+stderr and the ranks' control
+// sockets attached), each with its mount namespace already entered under
+// --unshare. A forked shepherd first sends "STARTED PID" with its own pidfd
+// on the channel, then behaves as the first form.
 // With --cgroup, rank K is created inside the cgroup v2 directory DIR/rK
 // (clone3; or it joins before exec where that is not possible), so the
 // cgroups list exactly the scenario's processes, per rank (the shepherd
@@ -25,6 +33,7 @@
 // untouched, no control socket (the ranks connect to the address in
 // RECLAIM_CONTROL) and the cgroup DIR/r0.
 // Channel messages (one per packet):
+//   -> STARTED PID                (forked by the zygote only) with its pidfd attached
 //   -> READY NS REASON            NS = 1 when the private /tmp and /dev/shm are in place
 //   -> SPAWNED RANK PID T         with the rank's pidfd attached (SCM_RIGHTS)
 //   -> SPAWNFAIL RANK ERRNO TEXT
@@ -53,7 +62,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -178,11 +190,36 @@ void shutdown_scenario() {
 // `carry`: host directories under /tmp that the target needs (its program or
 // script lives there) and that the private /tmp would hide; each is bound back
 // at its own path, onto an empty directory the supervisor made in the sandbox.
-std::string private_tmp(const std::string& host_tmp, const std::string& host_shm,
-                        const std::vector<std::string>& carry) {
+// A mount namespace of our own, with nothing propagating back to the host.
+std::string enter_private_ns() {
   if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     return std::string("making / private: ") + std::strerror(errno);
+  return {};
+}
+
+// Set when a spare of the zygote entered its namespace ahead of its request:
+// the outcome of enter_private_ns() (empty: in place).
+std::optional<std::string> g_ns_entered;
+
+// A spare's pipe to the zygote, or -1. Records: 'T' when it took a request,
+// 'R' once its ranks are started, 'E' when fd 3 was closed instead.
+int g_zygote_fd = -1;
+
+struct ZygoteNote {
+  char kind;
+  pid_t pid;
+};
+
+void tell_zygote(char kind) {
+  if (g_zygote_fd < 0) return;
+  const ZygoteNote note{kind, getpid()};
+  (void)!write(g_zygote_fd, &note, sizeof note);
+}
+
+std::string private_tmp(const std::string& host_tmp, const std::string& host_shm,
+                        const std::vector<std::string>& carry) {
+  if (std::string e = g_ns_entered ? *g_ns_entered : enter_private_ns(); !e.empty()) return e;
   // Opened inside the new namespace (a bind mount's source must belong to it)
   // and before /tmp is covered.
   std::vector<int> carried;
@@ -245,9 +282,8 @@ struct RankExecSetup {
   }
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// One scenario's shepherd, as described at the top. `environment` is the ranks'.
+int shepherd(int argc, char** argv, char** environment) {
   std::string host_tmp, host_shm, cgroup;
   std::vector<std::string> carry;
   int ranks = 1;
@@ -310,7 +346,7 @@ int main(int argc, char** argv) {
     if (!ns) exec_path = argv[i];
   }
   std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+  for (char** e = environment; *e; ++e) env_store.emplace_back(*e);
   if (!ns && !host_tmp.empty()) {
     // No private /tmp: point the temp variables at the sandbox on the host.
     for (auto& e : env_store) {
@@ -382,6 +418,11 @@ int main(int argc, char** argv) {
     if (!launcher_mode) close(kFirstRankFd + r);
   }
 
+  // The zygote forks the next spare now, while the ranks start up.
+  tell_zygote('R');
+  if (g_zygote_fd >= 0) close(g_zygote_fd);
+  g_zygote_fd = -1;
+
   pollfd fds[2] = {{kChannelFd, POLLIN, 0}, {sigfd, POLLIN, 0}};
   for (;;) {
     int n = poll(fds, 2, -1);
@@ -405,4 +446,216 @@ int main(int argc, char** argv) {
   }
   shutdown_scenario();
   return 0;
+}
+
+// ---- --serve: the zygote ------------------------------------------------------
+
+// In a child the zygote just forked: put the request's descriptors in place,
+// tell the supervisor who we are, and become that scenario's shepherd.
+// `fds`: the channel, stdin, stdout+stderr, then one control socket per rank.
+int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) {
+  if (data.empty() || data.back() != '\0') return 2;
+  std::vector<char*> strings;
+  for (std::size_t at = 0; at < data.size();) {
+    strings.push_back(const_cast<char*>(data.data() + at));
+    at += std::strlen(data.data() + at) + 1;
+  }
+  int nargs = 0, nenv = 0;
+  if (strings.size() < 2 || std::sscanf(strings[0], "%d %d", &nargs, &nenv) != 2 || nargs < 1 || nenv < 0 ||
+      strings.size() != static_cast<std::size_t>(2 + nargs + nenv) || fds.size() < 3)
+    return 2;
+  // Every descriptor above the highest target first, so no dup2 overwrites
+  // a source still to be placed.
+  const int nprobes = static_cast<int>(fds.size()) - 3;
+  const int high = kFirstRankFd + nprobes + 8;
+  std::vector<int> moved;
+  for (int fd : fds) {
+    moved.push_back(fcntl(fd, F_DUPFD_CLOEXEC, high));
+    if (moved.back() < 0) return 2;
+  }
+  for (int fd : fds) close(fd);
+  if (g_zygote_fd >= 0) {
+    const int up = fcntl(g_zygote_fd, F_DUPFD_CLOEXEC, high);
+    close(g_zygote_fd);
+    g_zygote_fd = up;
+  }
+  if (dup2(moved[0], kChannelFd) < 0 || dup2(moved[1], 0) < 0 || dup2(moved[2], 1) < 0 || dup2(moved[2], 2) < 0)
+    return 2;
+  for (int k = 0; k < nprobes; ++k)
+    if (dup2(moved[static_cast<std::size_t>(3 + k)], kFirstRankFd + k) < 0) return 2;
+  // The zygote's own descriptors and the copies above; the pipe to the
+  // zygote, if any, just above the control sockets.
+  int last = kFirstRankFd + nprobes - 1;
+  if (g_zygote_fd >= 0) {
+    last = kFirstRankFd + nprobes;
+    g_zygote_fd = dup3(g_zygote_fd, last, O_CLOEXEC) == last ? last : -1;
+  }
+  syscall(SYS_close_range, last + 1, ~0U, 0);
+  if (chdir(strings[1]) != 0) {
+    send_packet(std::string("SPAWNFAIL -1 ") + std::to_string(errno) + " chdir " + strings[1] + ": " +
+                std::strerror(errno));
+    return 2;
+  }
+  // Our pidfd, opened by ourselves: the supervisor's handle on this shepherd.
+  int self = pidfd_open(getpid());
+  send_packet("STARTED " + std::to_string(getpid()), self);
+  if (self >= 0) close(self);
+  std::vector<char*> argv(strings.begin() + 2, strings.begin() + 2 + nargs);
+  argv.push_back(nullptr);
+  std::vector<char*> envp(strings.begin() + 2 + nargs, strings.end());
+  envp.push_back(nullptr);
+  return shepherd(nargs, argv.data(), envp.data());
+}
+
+// Receives one request from the supervisor: its strings and descriptors.
+// False on EOF (the supervisor is done) or error. Several spares may wait
+// here at once; each packet goes to one of them whole.
+bool receive_request(std::vector<char>& data, std::vector<int>& passed) {
+  static char buf[1 << 20];  // only the pages a request fills get touched
+  iovec iov{buf, sizeof buf};
+  alignas(cmsghdr) static char control[CMSG_SPACE(sizeof(int) * 253)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(kChannelFd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return false;
+  data.assign(buf, buf + n);
+  passed.clear();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+      for (std::size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+        passed.push_back(fd);
+      }
+  // Cut short: forked_shepherd() refuses it (no final NUL).
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) data.clear();
+  return true;
+}
+
+// A request that cannot become a shepherd: say so on its channel (the
+// supervisor waits there), then let its descriptors go.
+void refuse(const std::vector<int>& passed, const std::string& why) {
+  if (!passed.empty()) {
+    const std::string text = "SPAWNFAIL -1 0 shepherd zygote: " + why;
+    send(passed[0], text.data(), text.size(), MSG_NOSIGNAL);
+  }
+  for (int fd : passed) close(fd);
+}
+
+// A spare: forked ahead of time (with its mount namespace already entered
+// when `unshare_ns`), it takes the next request from fd 3 itself and becomes
+// that request's shepherd, telling the zygote through `notes` ('T' now, 'R'
+// once its ranks run). Exits 0 when the supervisor closed fd 3.
+[[noreturn]] void spare(int notes, bool unshare_ns) {
+  if (unshare_ns) g_ns_entered = enter_private_ns();
+  std::vector<char> data;
+  std::vector<int> passed;
+  g_zygote_fd = notes;
+  if (!receive_request(data, passed)) {
+    tell_zygote('E');
+    _exit(0);
+  }
+  tell_zygote('T');
+  if (passed.size() < 3) {
+    refuse(passed, "malformed request");
+    _exit(3);
+  }
+  _exit(forked_shepherd(data, passed));
+}
+
+// Keeps `spares` shepherds forked ahead of the requests, so a scenario waits
+// neither for an exec nor for a fork. A new spare is forked while no taken
+// one is still starting its ranks (the fork would compete with them for the
+// CPU). Runs until the supervisor closes fd 3, then until its last shepherd
+// has exited, reaping each one.
+int serve(bool unshare_ns, int spares) {
+  setpgid(0, 0);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_SETMASK, &mask, nullptr);
+  const int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  int notes[2];
+  if (pipe2(notes, O_CLOEXEC | O_NONBLOCK) != 0) return 1;
+  int live = 0;
+  std::set<pid_t> waiting, starting;  // spares without a request; shepherds starting their ranks
+  bool open = true;
+  while (open || live > 0) {
+    while (open && starting.empty() && static_cast<int>(waiting.size()) < spares) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        close(sigfd);
+        close(notes[0]);
+        spare(notes[1], unshare_ns);
+      }
+      if (pid < 0) break;  // none: requests wait for the next try
+      ++live;
+      waiting.insert(pid);
+    }
+    // Without a spare waiting, the next request is served here.
+    const bool serve_here = open && waiting.empty();
+    pollfd fds[3] = {{sigfd, POLLIN, 0}, {notes[0], POLLIN, 0}, {serve_here ? kChannelFd : -1, POLLIN, 0}};
+    if (poll(fds, 3, -1) < 0 && errno != EINTR) return 1;
+    ZygoteNote note;
+    while (read(notes[0], &note, sizeof note) == static_cast<ssize_t>(sizeof note)) {
+      if (note.kind == 'T' && waiting.erase(note.pid)) starting.insert(note.pid);
+      else if (note.kind == 'R') starting.erase(note.pid);
+      else if (note.kind == 'E' && open) {
+        open = false;  // the supervisor is done (or gone)
+        close(kChannelFd);
+      }
+    }
+    signalfd_siginfo info;
+    while (read(sigfd, &info, sizeof info) > 0) {
+    }
+    int status = 0;
+    for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;) {
+      // A spare that ends without a word failed: another is forked.
+      --live;
+      starting.erase(pid);
+      waiting.erase(pid);
+    }
+    if (!serve_here || !(fds[2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    std::vector<char> data;
+    std::vector<int> passed;
+    if (!receive_request(data, passed)) {
+      open = false;  // the supervisor is done (or gone)
+      close(kChannelFd);
+      continue;
+    }
+    const pid_t pid = passed.size() >= 3 ? fork() : -1;
+    if (pid == 0) {
+      close(sigfd);
+      close(notes[0]);
+      close(notes[1]);
+      _exit(forked_shepherd(data, passed));
+    }
+    if (pid > 0) {
+      ++live;
+      for (int fd : passed) close(fd);
+    } else {
+      refuse(passed, passed.size() < 3 ? "malformed request" : std::strerror(errno));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--serve") == 0) {
+    bool unshare_ns = false;
+    int spares = 1;
+    for (int k = 2; k < argc; ++k) {
+      if (std::strcmp(argv[k], "--unshare") == 0) unshare_ns = true;
+      else if (std::strcmp(argv[k], "--spares") == 0 && k + 1 < argc) spares = std::max(0, std::atoi(argv[++k]));
+    }
+    return serve(unshare_ns, spares);
+  }
+  return shepherd(argc, argv, environ);
 }

@@ -1,0 +1,171 @@
+#include "supervisor/zygote.hpp"
+
+#include "supervisor/launch_hooks.hpp"
+#include <boost/process/v2/posix/default_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "sys/pidfd.hpp"
+
+namespace reclaim::supervisor {
+
+namespace bp2 = boost::process::v2;
+
+struct ShepherdZygote::State {
+  int sock = -1;  // our end of the request socket
+  // Finished scenarios' shepherds to wait for, and what to do once each is gone.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<sys::Pidfd, std::function<void()>>> retired;
+  bool stopping = false;
+  std::thread sweeper;
+
+  void sweep() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      cv.wait(lock, [&] { return stopping || !retired.empty(); });
+      if (retired.empty()) return;
+      auto [shepherd, then] = std::move(retired.front());
+      retired.pop_front();
+      lock.unlock();
+      if (!shepherd.wait_exit(std::chrono::seconds(5))) {
+        shepherd.send_signal(SIGKILL);
+        shepherd.wait_exit(std::chrono::seconds(5));
+      }
+      then();
+      lock.lock();
+    }
+  }
+  boost::asio::io_context io;
+  // The launcher's exact type: Boost.Process 1.81's converting move to
+  // bp2::process leaves members uninitialised. Kept until the zygote is
+  // reaped: 1.81's detach() is unreliable.
+  std::optional<bp2::basic_process<boost::asio::io_context::executor_type>> proc;
+  std::optional<sys::Pidfd> pfd;
+};
+
+std::unique_ptr<ShepherdZygote> ShepherdZygote::start(const std::string& shepherd_path, bool private_tmp,
+                                                      int spares, std::string& error) {
+  auto s = std::make_unique<State>();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    error = std::string("socketpair: ") + std::strerror(errno);
+    return nullptr;
+  }
+  s->sock = sv[0];
+  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) {
+    error = std::string("/dev/null: ") + std::strerror(errno);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return nullptr;
+  }
+  const std::string spare_count = std::to_string(std::max(1, spares));
+  const char* argv[] = {shepherd_path.c_str(), "--serve", "--spares", spare_count.c_str(),
+                        private_tmp ? "--unshare" : nullptr, nullptr};
+  bp2::posix::default_launcher launcher;
+  bp2::error_code ec;
+  std::fflush(nullptr);  // Boost.Process 1.81 calls exit(), not _exit(), when exec fails
+  // The executor overload: the io_context one of Boost 1.81 drops `ec` and throws.
+  // stdin and stdout: /dev/null (it holds no reader's pipe open); stderr: ours.
+  auto proc = launcher(s->io.get_executor(), ec, shepherd_path, argv, launch::BindFd{0, devnull},
+                       launch::BindFd{1, devnull}, launch::BindFd{3, sv[1]});
+  ::close(sv[1]);
+  ::close(devnull);
+  if (ec) {
+    ::close(s->sock);
+    error = "starting " + shepherd_path + " --serve: " + ec.message();
+    return nullptr;
+  }
+  auto pfd = sys::Pidfd::open(proc.id());
+  s->proc.emplace(std::move(proc));
+  if (!pfd) {
+    // Without a handle we could not wait for it: let it go at once.
+    ::close(s->sock);
+    ::waitpid(s->proc->id(), nullptr, 0);
+    error = "pidfd_open(zygote): " + pfd.error().message();
+    return nullptr;
+  }
+  s->pfd.emplace(std::move(pfd.value()));
+  State* state = s.get();
+  s->sweeper = std::thread([state] { state->sweep(); });
+  return std::unique_ptr<ShepherdZygote>(new ShepherdZygote(std::move(s)));
+}
+
+ShepherdZygote::ShepherdZygote(std::unique_ptr<State> s) : s_(std::move(s)) {}
+
+ShepherdZygote::~ShepherdZygote() {
+  {
+    std::lock_guard lock(s_->mu);
+    s_->stopping = true;
+  }
+  s_->cv.notify_all();
+  s_->sweeper.join();
+  ::close(s_->sock);  // EOF: the zygote takes no more requests
+  if (!s_->pfd->wait_exit(std::chrono::seconds(10))) {
+    s_->pfd->send_signal(SIGKILL);
+    s_->pfd->wait_exit(std::chrono::seconds(10));
+  }
+  siginfo_t info{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(s_->pfd->fd()), &info, WEXITED);
+  s_->proc.reset();
+}
+
+int ShepherdZygote::pid() const { return s_->pfd->pid(); }
+
+void ShepherdZygote::retire(sys::Pidfd shepherd, std::function<void()> then) const {
+  {
+    std::lock_guard lock(s_->mu);
+    s_->retired.emplace_back(std::move(shepherd), std::move(then));
+  }
+  s_->cv.notify_one();
+}
+
+std::error_code ShepherdZygote::request(const std::string& cwd, const std::vector<std::string>& args,
+                                        const std::vector<std::string>& env, const std::vector<int>& fds) const {
+  if (fds.size() < 3 || fds.size() > kMaxFds) return std::make_error_code(std::errc::invalid_argument);
+  // NUL-separated strings: "NARGS NENV", the directory, the arguments, the environment.
+  std::string data = std::to_string(args.size()) + " " + std::to_string(env.size());
+  data.push_back('\0');
+  auto put = [&](const std::string& v) {
+    data += v;
+    data.push_back('\0');
+  };
+  put(cwd);
+  for (const auto& a : args) put(a);
+  for (const auto& e : env) put(e);
+  iovec iov{data.data(), data.size()};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  ssize_t n;
+  do n = ::sendmsg(s_->sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return {errno, std::system_category()};
+  return {};
+}
+
+}  // namespace reclaim::supervisor
