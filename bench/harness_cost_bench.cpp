@@ -391,7 +391,7 @@ void bm_scenario_with_population(benchmark::State& state) {
   config.cgroup_base = base.cgroup;
   config.private_tmp = ::geteuid() == 0;
   std::string zygote_error;
-  auto zygote = supervisor::ShepherdZygote::start(config.shepherd_path, config.private_tmp, 1, zygote_error);
+  auto zygote = supervisor::ShepherdZygote::start(config, 1, zygote_error);
   config.zygote = zygote.get();
   std::uint64_t seq = 0;
   double latency_sum = 0;

@@ -256,7 +256,7 @@ std::unique_ptr<RunResources> open_run(supervisor::SupervisorConfig& cfg, int jo
   cfg.shm_base = r->base.shm_prefix;
   cfg.cgroup_base = r->base.cgroup;
   std::string error;
-  r->zygote = supervisor::ShepherdZygote::start(cfg.shepherd_path, cfg.private_tmp, jobs, error);
+  r->zygote = supervisor::ShepherdZygote::start(cfg, jobs, error);
   if (!r->zygote)
     std::fprintf(stderr, "reclaim: no shepherd zygote (%s): starting a shepherd per scenario\n", error.c_str());
   cfg.zygote = r->zygote.get();

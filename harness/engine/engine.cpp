@@ -40,11 +40,22 @@ SandboxBase make_sandbox_base() {
 void remove_sandbox_base(const SandboxBase& base) {
   sys::remove_tree(base.dir);
   if (base.cgroup.empty()) return;
-  // Scenario cgroups are removed by their scenarios; an interrupted one may
-  // remain. cgroup directories are removed with rmdir, never unlinked into.
+  // Scenario cgroups (with a child per rank) are removed by their scenarios;
+  // an interrupted one may remain. cgroup directories are removed with rmdir,
+  // children first, never unlinked into.
+  auto remove_children = [](const std::string& dir) {
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (e->d_type == DT_DIR && e->d_name[0] != '.') ::rmdir((dir + "/" + e->d_name).c_str());
+      ::closedir(d);
+    }
+  };
   if (DIR* d = ::opendir(base.cgroup.c_str())) {
     while (dirent* e = ::readdir(d))
-      if (e->d_type == DT_DIR && e->d_name[0] == 's') ::rmdir((base.cgroup + "/" + e->d_name).c_str());
+      if (e->d_type == DT_DIR && e->d_name[0] != '.') {
+        remove_children(base.cgroup + "/" + e->d_name);
+        ::rmdir((base.cgroup + "/" + e->d_name).c_str());
+      }
     ::closedir(d);
   }
   ::rmdir(base.cgroup.c_str());

@@ -254,7 +254,8 @@ class ScenarioRun {
     return false;
   }
 
-  bool prepare() {
+  // The sandbox directory, the private /dev/shm directory and the cgroups.
+  bool make_sandbox() {
     if (auto ec = sys::make_private_dir(tmp_)) return fail(fmt::format("sandbox {}: {}", tmp_, ec.message()));
     if (!shm_.empty()) {
       if (auto ec = sys::make_private_dir(shm_)) {
@@ -262,15 +263,30 @@ class ScenarioRun {
         shm_.clear();
       }
     }
-    if (!cgroup_.empty()) {
-      // One child cgroup per rank: every process a rank starts stays in it,
-      // which names the rank of each leftover process exactly.
-      bool ok = ::mkdir(cgroup_.c_str(), 0755) == 0;
-      for (int k = 0; ok && k < world(); ++k) ok = ::mkdir(rank_cgroup(k).c_str(), 0755) == 0;
-      if (!ok) {
-        remove_cgroups();
-        cgroup_.clear();  // fall back to /proc scans
-      }
+    if (!cgroup_.empty()) make_rank_cgroups(::mkdir(cgroup_.c_str(), 0755) == 0, 0);
+    return true;
+  }
+
+  // One child cgroup per rank: every process a rank starts stays in it,
+  // which names the rank of each leftover process exactly.
+  void make_rank_cgroups(bool ok, int from) {
+    for (int k = from; ok && k < world(); ++k) ok = ::mkdir(rank_cgroup(k).c_str(), 0755) == 0;
+    if (!ok) {
+      remove_cgroups();
+      cgroup_.clear();  // fall back to /proc scans
+    }
+  }
+
+  bool prepare() {
+    if (auto made = cfg_.zygote ? cfg_.zygote->take_sandbox() : std::nullopt) {
+      // Made ahead on the zygote's thread, the cgroup with its child r0.
+      root_ = made->root;
+      tmp_ = made->tmp;
+      shm_ = made->shm;
+      cgroup_ = made->cgroup;
+      if (!cgroup_.empty()) make_rank_cgroups(true, 1);
+    } else if (!make_sandbox()) {
+      return false;
     }
     if (!shm_.empty()) {
       // Where the target's own directories under /tmp reappear inside its
@@ -1440,35 +1456,39 @@ class ScenarioRun {
         shepherd_proc_.reset();
       }
     }
-    // Empty now: the shepherd reaped every process of the scenario.
-    remove_cgroups();
     for (auto& r : ranks_) r.probe.reset();
     pending_.clear();
     listen_.reset();
     remove_machine_wide_leaks();
     if (retire) {
-      // A directory bound into the shepherd's mount namespace cannot be
-      // removed while it lives. The watches go after the trees: closing an
-      // inotify descriptor that still watches something waits for an RCU
-      // grace period (~15 ms).
+      // Once the shepherd is gone, it has reaped every process of the
+      // scenario: a cgroup with a process still exiting cannot be removed,
+      // nor a directory bound into a live mount namespace. The watches go
+      // after the trees: closing an inotify descriptor that still watches
+      // something waits for an RCU grace period (~15 ms).
       auto watches = std::make_shared<std::pair<std::optional<sys::TreeWatch>, std::optional<sys::TreeWatch>>>(
           std::move(tmp_watch_), std::move(shm_watch_));
-      cfg_.zygote->retire(std::move(*shepherd_pfd_), [shm = shm_, root = root_, watches] {
-        if (!shm.empty()) sys::remove_tree(shm);
-        sys::remove_tree(root);
-        watches->first.reset();
-        watches->second.reset();
-      });
+      cfg_.zygote->retire(std::move(*shepherd_pfd_),
+                          [cgroup = cgroup_, n = world(), shm = shm_, root = root_, watches] {
+                            remove_cgroups(cgroup, n);
+                            if (!shm.empty()) sys::remove_tree(shm);
+                            sys::remove_tree(root);
+                            watches->first.reset();
+                            watches->second.reset();
+                          });
       return;
     }
+    // Empty now: the shepherd reaped every process of the scenario.
+    remove_cgroups();
     if (!shm_.empty()) sys::remove_tree(shm_);
     sys::remove_tree(root_);
   }
 
-  void remove_cgroups() {
-    if (cgroup_.empty()) return;
-    for (int k = 0; k < world(); ++k) ::rmdir(rank_cgroup(k).c_str());
-    ::rmdir(cgroup_.c_str());
+  void remove_cgroups() const { remove_cgroups(cgroup_, world()); }
+  static void remove_cgroups(const std::string& cgroup, int ranks) {
+    if (cgroup.empty()) return;
+    for (int k = 0; k < ranks; ++k) ::rmdir(fmt::format("{}/r{}", cgroup, k).c_str());
+    ::rmdir(cgroup.c_str());
   }
 
   // What the scenario left outside its sandbox, once recorded, is removed too:

@@ -5,6 +5,7 @@
 #include <boost/process/v2/process.hpp>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <optional>
 #include <thread>
 
+#include "sys/fs.hpp"
 #include "sys/pidfd.hpp"
 
 namespace reclaim::supervisor {
@@ -28,18 +30,34 @@ namespace bp2 = boost::process::v2;
 
 struct ShepherdZygote::State {
   int sock = -1;  // our end of the request socket
-  // Finished scenarios' shepherds to wait for, and what to do once each is gone.
   std::mutex mu;
   std::condition_variable cv;
+  // Finished scenarios' shepherds to wait for, and what to do once each is gone.
   std::deque<std::pair<sys::Pidfd, std::function<void()>>> retired;
+  // Sandboxes made ahead, up to `depth`; none once making one failed.
+  std::deque<Sandbox> made;
+  std::size_t depth = 1;
+  bool make_more = true;
+  std::string sandbox_base, shm_base, cgroup_base;
+  std::uint64_t next_sandbox = 0;
   bool stopping = false;
   std::thread sweeper;
 
+  // The thread: sandboxes first (the next scenario may be waiting for one),
+  // then finished shepherds.
   void sweep() {
     std::unique_lock lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return stopping || !retired.empty(); });
-      if (retired.empty()) return;
+      cv.wait(lock, [&] { return stopping || !retired.empty() || (make_more && made.size() < depth); });
+      if (!stopping && make_more && made.size() < depth) {
+        lock.unlock();
+        auto sb = make_sandbox();
+        lock.lock();
+        if (sb) made.push_back(std::move(*sb));
+        else make_more = false;
+        continue;
+      }
+      if (retired.empty()) break;
       auto [shepherd, then] = std::move(retired.front());
       retired.pop_front();
       lock.unlock();
@@ -50,6 +68,36 @@ struct ShepherdZygote::State {
       then();
       lock.lock();
     }
+    for (const auto& sb : made) remove_sandbox(sb);
+    made.clear();
+  }
+
+  std::optional<Sandbox> make_sandbox() {
+    const std::string name = "p" + std::to_string(next_sandbox++);
+    Sandbox sb;
+    sb.root = sandbox_base + "/" + name;
+    sb.tmp = sb.root + "/tmp";
+    bool ok = !sys::make_private_dir(sb.tmp);
+    if (ok && !shm_base.empty()) {
+      sb.shm = shm_base + "." + name;
+      ok = !sys::make_private_dir(sb.shm);
+    }
+    if (ok && !cgroup_base.empty()) {
+      sb.cgroup = cgroup_base + "/" + name;
+      ok = ::mkdir(sb.cgroup.c_str(), 0755) == 0 && ::mkdir((sb.cgroup + "/r0").c_str(), 0755) == 0;
+    }
+    if (ok) return sb;
+    remove_sandbox(sb);  // the supervisor makes its own, and says what failed
+    return std::nullopt;
+  }
+
+  static void remove_sandbox(const Sandbox& sb) {
+    if (!sb.cgroup.empty()) {
+      ::rmdir((sb.cgroup + "/r0").c_str());
+      ::rmdir(sb.cgroup.c_str());
+    }
+    if (!sb.shm.empty()) sys::remove_tree(sb.shm);
+    sys::remove_tree(sb.root);
   }
   boost::asio::io_context io;
   // The launcher's exact type: Boost.Process 1.81's converting move to
@@ -59,9 +107,15 @@ struct ShepherdZygote::State {
   std::optional<sys::Pidfd> pfd;
 };
 
-std::unique_ptr<ShepherdZygote> ShepherdZygote::start(const std::string& shepherd_path, bool private_tmp,
-                                                      int spares, std::string& error) {
+std::unique_ptr<ShepherdZygote> ShepherdZygote::start(const SupervisorConfig& cfg, int spares, std::string& error) {
+  const std::string& shepherd_path = cfg.shepherd_path;
+  const bool private_tmp = cfg.private_tmp;
   auto s = std::make_unique<State>();
+  s->depth = static_cast<std::size_t>(std::max(1, spares));
+  s->sandbox_base = cfg.sandbox_base;
+  s->shm_base = cfg.private_tmp ? cfg.shm_base : "";
+  s->cgroup_base = cfg.cgroup_base;
+  s->make_more = !cfg.sandbox_base.empty();
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     error = std::string("socketpair: ") + std::strerror(errno);
@@ -127,6 +181,18 @@ ShepherdZygote::~ShepherdZygote() {
 }
 
 int ShepherdZygote::pid() const { return s_->pfd->pid(); }
+
+std::optional<ShepherdZygote::Sandbox> ShepherdZygote::take_sandbox() const {
+  std::optional<Sandbox> sb;
+  {
+    std::lock_guard lock(s_->mu);
+    if (s_->made.empty()) return sb;
+    sb = std::move(s_->made.front());
+    s_->made.pop_front();
+  }
+  s_->cv.notify_one();
+  return sb;
+}
 
 void ShepherdZygote::retire(sys::Pidfd shepherd, std::function<void()> then) const {
   {

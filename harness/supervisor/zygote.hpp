@@ -6,23 +6,25 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "supervisor/supervisor.hpp"
 #include "sys/pidfd.hpp"
 
 namespace reclaim::supervisor {
 
 class ShepherdZygote {
  public:
-  // Starts `shepherd_path --serve`, keeping `spares` shepherds (the number
-  // of scenarios run at once) forked ahead. With `private_tmp`, each enters
-  // its own mount namespace while it waits for its scenario. nullptr, with the
+  // Starts `cfg.shepherd_path --serve`, keeping `spares` shepherds (the
+  // number of scenarios run at once) forked ahead, and as many sandboxes made
+  // ahead below cfg's bases. With cfg.private_tmp, each shepherd enters its
+  // own mount namespace while it waits for its scenario. nullptr, with the
   // reason in `error`, when it cannot start: the supervisor then starts one
-  // shepherd per scenario.
-  static std::unique_ptr<ShepherdZygote> start(const std::string& shepherd_path, bool private_tmp, int spares,
-                                               std::string& error);
+  // shepherd per scenario and makes its own sandboxes.
+  static std::unique_ptr<ShepherdZygote> start(const SupervisorConfig& cfg, int spares, std::string& error);
 
   // Closes the request socket and waits until the zygote has exited, which
   // it does once the last shepherd it forked is gone (a shepherd ends when
@@ -46,6 +48,17 @@ class ShepherdZygote {
   // thread of its own, so the next scenario need not wait for it; the
   // destructor waits for all of it.
   void retire(sys::Pidfd shepherd, std::function<void()> then) const;
+
+  // A sandbox made ahead of its scenario, on the same thread that removes
+  // finished ones: `tmp` (0700) inside `root`, the private /dev/shm directory
+  // `shm` when the run has a private /tmp, and the cgroup `cgroup` with its
+  // child "r0" when the run has cgroups ("" otherwise).
+  struct Sandbox {
+    std::string root, tmp, shm, cgroup;
+  };
+  // One sandbox made ahead, or nullopt when none is ready: the caller makes
+  // its own. Safe from several threads.
+  std::optional<Sandbox> take_sandbox() const;
 
   int pid() const;  // the zygote's own process
 
