@@ -309,6 +309,12 @@ class ScenarioRun {
         baseline_dirs_.push_back(name);
       }
     }
+    return true;
+  }
+
+  // The watches on the sandbox and the auditors' baselines: taken while the
+  // shepherd gets ready, and complete before it may start a rank.
+  bool watch_and_take_baselines() {
     scope_.marker = marker_;
     scope_.sandbox_tmp = tmp_;
     scope_.sandbox_shm = shm_;
@@ -325,6 +331,14 @@ class ScenarioRun {
       if (!sw) return fail(fmt::format("inotify on {}: {}", shm_, sw.error().message()));
       shm_watch_.emplace(std::move(sw.value()));
     }
+    for (auto& a : auditors_) a->take_baseline(scope_);
+    return true;
+  }
+
+  // The shepherd waits for this word before it starts the ranks.
+  bool release_shepherd() {
+    if (::send(chan_.get(), "SPAWN", 5, MSG_NOSIGNAL) != 5)
+      return fail(fmt::format("the shepherd is gone before starting the ranks: {}", std::strerror(errno)));
     return true;
   }
 
@@ -416,6 +430,7 @@ class ScenarioRun {
       arg("--cgroup");
       arg(cgroup_);
     }
+    arg("--await-spawn");
     if (via_mpirun_) {
       auto mpirun = resolve_executable("mpirun");
       if (!mpirun) return fail("the mpirun launcher needs 'mpirun' on PATH (Debian: apt-get install openmpi-bin)");
@@ -439,8 +454,6 @@ class ScenarioRun {
     for (auto& e : env) envp.push_back(e.c_str());
     envp.push_back(nullptr);
 
-    for (auto& a : auditors_) a->take_baseline(scope_);
-
     const int out = log_ ? log_.get() : STDERR_FILENO;
     if (cfg_.zygote && probe_children.size() + 3 <= ShepherdZygote::kMaxFds) {
       std::vector<int> fds{chan_child.get(), devnull.get(), out};
@@ -449,7 +462,7 @@ class ScenarioRun {
       args.insert(args.begin(), cfg_.shepherd_path);
       if (auto ec = cfg_.zygote->request(::getcwd(cwd, sizeof cwd) ? cwd : "/", args, env, fds))
         return fail(fmt::format("asking the shepherd zygote for a shepherd: {}", ec.message()));
-      return await_started();
+      return watch_and_take_baselines() && await_started() && release_shepherd();
     }
 
     // The io_context and the process object live as long as the scenario:
@@ -473,7 +486,7 @@ class ScenarioRun {
     auto pfd = sys::Pidfd::open(shepherd_pid_);
     if (!pfd) return fail(fmt::format("pidfd_open(shepherd): {}", pfd.error().message()));
     shepherd_pfd_.emplace(std::move(pfd.value()));
-    return started();
+    return watch_and_take_baselines() && started() && release_shepherd();
   }
 
   bool started() {

@@ -11,7 +11,9 @@
 //
 // Usage (internal; started by the supervisor):
 //   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
-//                    [--launcher] --ranks N -- EXE ARGS...
+//                    [--launcher] [--await-spawn] --ranks N -- EXE ARGS...
+// With --await-spawn, the ranks start only once the supervisor sent SPAWN
+// (it takes its baselines while the shepherd gets ready).
 //   reclaim-shepherd --serve [--spares N] [--unshare]
 // The second form is the zygote (supervisor/zygote.hpp): it keeps N shepherds
 // forked ahead of the supervisor's requests on fd 3 (each a packet of strings
@@ -38,6 +40,7 @@
 //   -> SPAWNED RANK PID T         with the rank's pidfd attached (SCM_RIGHTS)
 //   -> SPAWNFAIL RANK ERRNO TEXT
 //   -> REAPED PID CODE SIGNAL T   every child reaped (the ranks and any orphan)
+//   <- SPAWN                      (--await-spawn) start the ranks now
 //   <- KILL                       SIGKILL every descendant now
 //   EOF from the supervisor       SIGKILL every descendant, reap them all, exit 0
 #include <boost/process/v2/process.hpp>
@@ -287,7 +290,7 @@ int shepherd(int argc, char** argv, char** environment) {
   std::string host_tmp, host_shm, cgroup;
   std::vector<std::string> carry;
   int ranks = 1;
-  bool launcher_mode = false;
+  bool launcher_mode = false, await_spawn = false;
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
@@ -297,6 +300,7 @@ int shepherd(int argc, char** argv, char** environment) {
     else if (a == "--cgroup" && i + 1 < argc) cgroup = argv[++i];
     else if (a == "--carry" && i + 1 < argc) carry.emplace_back(argv[++i]);
     else if (a == "--launcher") launcher_mode = true;
+    else if (a == "--await-spawn") await_spawn = true;
     else if (a == "--") { ++i; break; }
     else {
       std::fprintf(stderr, "reclaim-shepherd: unexpected argument '%s' (internal program of reclaim)\n", argv[i]);
@@ -356,6 +360,14 @@ int shepherd(int argc, char** argv, char** environment) {
     }
   }
   send_packet(std::string("READY ") + (ns ? "1 ok" : "0 " + reason));
+  if (await_spawn) {
+    // The supervisor takes its baselines meanwhile; nothing may start before.
+    char word[16] = {};
+    ssize_t n;
+    do n = recv(kChannelFd, word, sizeof word - 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0 || std::strncmp(word, "SPAWN", 5) != 0) return 0;  // the supervisor gave up
+  }
 
   std::vector<const char*> rank_argv;
   for (int k = i; k < argc; ++k) rank_argv.push_back(argv[k]);
