@@ -1,5 +1,6 @@
 #include "supervisor/supervisor.hpp"
 
+#include "supervisor/fd_passing.hpp"
 #include "supervisor/launch_hooks.hpp"
 #include "supervisor/verdict.hpp"
 #include "supervisor/zygote.hpp"
@@ -96,27 +97,16 @@ void send_line(int fd, const wire::Message& m) {
 }
 
 // Receives one packet from the shepherd, with an optional passed descriptor.
+// nullopt with errno EAGAIN when none is waiting, errno 0 at EOF.
 std::optional<std::string> recv_packet(int fd, Fd* passed) {
   char buf[512];
-  iovec iov{buf, sizeof buf - 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
+  std::vector<int> fds;
+  const ssize_t n = launch::recv_with_fds(fd, buf, sizeof buf - 1, fds, MSG_DONTWAIT);
+  if (n == 0) errno = 0;  // EOF: not to be mistaken for a stale EAGAIN
   if (n <= 0) return std::nullopt;
-  buf[n] = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      int got = -1;
-      std::memcpy(&got, CMSG_DATA(c), sizeof got);
-      if (passed) *passed = Fd(got);
-      else ::close(got);
-    }
+  for (std::size_t k = 0; k < fds.size(); ++k) {
+    if (k == 0 && passed) *passed = Fd(fds[k]);
+    else ::close(fds[k]);
   }
   return std::string(buf, static_cast<std::size_t>(n));
 }

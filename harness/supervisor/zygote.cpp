@@ -1,5 +1,6 @@
 #include "supervisor/zygote.hpp"
 
+#include "supervisor/fd_passing.hpp"
 #include "supervisor/launch_hooks.hpp"
 #include <boost/process/v2/posix/default_launcher.hpp>
 #include <boost/process/v2/process.hpp>
@@ -215,21 +216,7 @@ std::error_code ShepherdZygote::request(const std::string& cwd, const std::vecto
   put(cwd);
   for (const auto& a : args) put(a);
   for (const auto& e : env) put(e);
-  iovec iov{data.data(), data.size()};
-  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  ssize_t n;
-  do n = ::sendmsg(s_->sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
+  const ssize_t n = launch::send_with_fds(s_->sock, data.data(), data.size(), fds.data(), fds.size());
   if (n < 0) return {errno, std::system_category()};
   return {};
 }

@@ -46,6 +46,7 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/stdio.hpp>
 #include "supervisor/cgroup_launcher.hpp"
+#include "supervisor/fd_passing.hpp"
 #include "supervisor/launch_hooks.hpp"
 
 #include <dirent.h>
@@ -87,22 +88,7 @@ long long now_ns() {
 }
 
 void send_packet(const std::string& text, int fd_to_pass = -1) {
-  iovec iov{const_cast<char*>(text.data()), text.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  if (fd_to_pass >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
-  }
-  while (sendmsg(kChannelFd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-  }
+  reclaim::launch::send_with_fds(kChannelFd, text.data(), text.size(), &fd_to_pass, fd_to_pass >= 0 ? 1 : 0);
 }
 
 int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
@@ -524,28 +510,13 @@ int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) 
 // here at once; each packet goes to one of them whole.
 bool receive_request(std::vector<char>& data, std::vector<int>& passed) {
   static char buf[1 << 20];  // only the pages a request fills get touched
-  iovec iov{buf, sizeof buf};
-  alignas(cmsghdr) static char control[CMSG_SPACE(sizeof(int) * 253)];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do n = recvmsg(kChannelFd, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
+  passed.clear();
+  bool truncated = false;
+  const ssize_t n = reclaim::launch::recv_with_fds(kChannelFd, buf, sizeof buf, passed, 0, &truncated);
   if (n <= 0) return false;
   data.assign(buf, buf + n);
-  passed.clear();
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-      for (std::size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-        passed.push_back(fd);
-      }
   // Cut short: forked_shepherd() refuses it (no final NUL).
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) data.clear();
+  if (truncated) data.clear();
   return true;
 }
 
