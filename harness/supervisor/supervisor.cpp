@@ -449,10 +449,12 @@ class ScenarioRun {
       std::vector<int> fds{chan_child.get(), devnull.get(), out};
       for (const auto& p : probe_children) fds.push_back(p.get());
       char cwd[4096];
-      args.insert(args.begin(), cfg_.shepherd_path);
-      if (auto ec = cfg_.zygote->request(::getcwd(cwd, sizeof cwd) ? cwd : "/", args, env, fds))
-        return fail(fmt::format("asking the shepherd zygote for a shepherd: {}", ec.message()));
-      return watch_and_take_baselines() && await_started() && release_shepherd();
+      std::vector<std::string> command = args;
+      command.insert(command.begin(), cfg_.shepherd_path);
+      auto ec = cfg_.zygote->request(::getcwd(cwd, sizeof cwd) ? cwd : "/", command, env, fds);
+      if (!ec) return watch_and_take_baselines() && await_started() && release_shepherd();
+      // The zygote is gone (or the request too large): start one here.
+      res_.notes.push_back(fmt::format("the shepherd zygote took no request ({}): started a shepherd here", ec.message()));
     }
 
     // The io_context and the process object live as long as the scenario:

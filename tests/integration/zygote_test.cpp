@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <fcntl.h>
 #include <string>
 #include <thread>
@@ -161,6 +163,29 @@ TEST(ZygoteTest, NothingOfTheZygoteOutlivesIt) {
     EXPECT_EQ(cgroups, std::vector<std::string>{}) << "every scenario's cgroup was removed";
   }
   r.reset();
+}
+
+TEST(ZygoteTest, ScenariosStillRunAfterTheZygoteIsKilled) {
+  RunFixture r(true, 2);
+  const Scenario sc = scenario("standard.toml", "fit/setup/sigkill");
+  EXPECT_EQ(r.run(sc).verdict, Verdict::pass);
+  auto zygote = sys::Pidfd::open(r.zygote->pid());
+  ASSERT_TRUE(zygote);
+  std::vector<sys::Pidfd> spares;
+  for (int pid : sys::descendants(sys::scan_processes(), r.zygote->pid()))
+    if (auto pfd = sys::Pidfd::open(pid)) spares.push_back(std::move(*pfd));
+  ASSERT_FALSE(zygote->send_signal(SIGKILL));
+  ASSERT_TRUE(zygote->wait_exit(std::chrono::seconds(10)));
+  // Its waiting spares die with it (PR_SET_PDEATHSIG); a finished scenario's
+  // shepherd may still be on its way out.
+  for (const auto& p : spares) EXPECT_TRUE(p.wait_exit(std::chrono::seconds(10))) << "pid " << p.pid();
+
+  for (int k = 0; k < 3; ++k) {
+    const ScenarioResult res = r.run(sc);
+    EXPECT_EQ(res.verdict, Verdict::pass) << res.error;
+    EXPECT_TRUE(std::any_of(res.notes.begin(), res.notes.end(),
+                            [](const std::string& n) { return n.find("shepherd zygote took no request") != std::string::npos; }));
+  }
 }
 
 TEST(ZygoteTest, BadRequestEndsOnItsChannel) {

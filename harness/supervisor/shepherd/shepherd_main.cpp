@@ -203,7 +203,8 @@ struct ZygoteNote {
 void tell_zygote(char kind) {
   if (g_zygote_fd < 0) return;
   const ZygoteNote note{kind, getpid()};
-  (void)!write(g_zygote_fd, &note, sizeof note);
+  // MSG_NOSIGNAL: a zygote that is gone must not take its shepherds with it.
+  (void)!send(g_zygote_fd, &note, sizeof note, MSG_NOSIGNAL);
 }
 
 std::string private_tmp(const std::string& host_tmp, const std::string& host_shm,
@@ -534,7 +535,11 @@ void refuse(const std::vector<int>& passed, const std::string& why) {
 // when `unshare_ns`), it takes the next request from fd 3 itself and becomes
 // that request's shepherd, telling the zygote through `notes` ('T' now, 'R'
 // once its ranks run). Exits 0 when the supervisor closed fd 3.
-[[noreturn]] void spare(int notes, bool unshare_ns) {
+[[noreturn]] void spare(int notes, bool unshare_ns, pid_t zygote) {
+  // A spare dies with the zygote: requests then fail at once and the
+  // supervisor starts its shepherds itself. A taken one lives on.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != zygote) _exit(4);
   if (unshare_ns) g_ns_entered = enter_private_ns();
   std::vector<char> data;
   std::vector<int> passed;
@@ -543,6 +548,7 @@ void refuse(const std::vector<int>& passed, const std::string& why) {
     tell_zygote('E');
     _exit(0);
   }
+  prctl(PR_SET_PDEATHSIG, 0);
   tell_zygote('T');
   if (passed.size() < 3) {
     refuse(passed, "malformed request");
@@ -563,8 +569,10 @@ int serve(bool unshare_ns, int spares) {
   sigaddset(&mask, SIGCHLD);
   sigprocmask(SIG_SETMASK, &mask, nullptr);
   const int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  int notes[2];
-  if (pipe2(notes, O_CLOEXEC | O_NONBLOCK) != 0) return 1;
+  int notes[2];  // one packet per note
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notes) != 0) return 1;
+  fcntl(notes[0], F_SETFL, O_NONBLOCK);
+  const pid_t self = getpid();
   int live = 0;
   std::set<pid_t> waiting, starting;  // spares without a request; shepherds starting their ranks
   bool open = true;
@@ -574,7 +582,7 @@ int serve(bool unshare_ns, int spares) {
       if (pid == 0) {
         close(sigfd);
         close(notes[0]);
-        spare(notes[1], unshare_ns);
+        spare(notes[1], unshare_ns, self);
       }
       if (pid < 0) break;  // none: requests wait for the next try
       ++live;
@@ -585,7 +593,7 @@ int serve(bool unshare_ns, int spares) {
     pollfd fds[3] = {{sigfd, POLLIN, 0}, {notes[0], POLLIN, 0}, {serve_here ? kChannelFd : -1, POLLIN, 0}};
     if (poll(fds, 3, -1) < 0 && errno != EINTR) return 1;
     ZygoteNote note;
-    while (read(notes[0], &note, sizeof note) == static_cast<ssize_t>(sizeof note)) {
+    while (recv(notes[0], &note, sizeof note, 0) == static_cast<ssize_t>(sizeof note)) {
       if (note.kind == 'T' && waiting.erase(note.pid)) starting.insert(note.pid);
       else if (note.kind == 'R') starting.erase(note.pid);
       else if (note.kind == 'E' && open) {
