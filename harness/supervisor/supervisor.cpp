@@ -279,15 +279,19 @@ class ScenarioRun {
       return false;
     }
     if (!shm_.empty()) {
-      // Where the target's own directories under /tmp reappear inside its
-      // private /tmp: empty directories, part of the baseline, never leaks.
+      // Where the target's own directories and files under /tmp reappear
+      // inside its private /tmp: empty directories and files to bind them
+      // onto, part of the baseline, never leaks.
       char cwd[4096];
-      for (const auto& dir : directories_to_carry(sc_.target, ::getcwd(cwd, sizeof cwd) ? cwd : "")) {
-        std::string name = dir.substr(5);
-        if (::mkdir((tmp_ + "/" + name).c_str(), 0755) == 0) {
-          carry_.push_back(dir);
-          baseline_dirs_.push_back(name);
-        }
+      for (const auto& path : paths_to_carry(sc_.target, ::getcwd(cwd, sizeof cwd) ? cwd : "")) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) continue;
+        const std::string name = path.substr(5), at = tmp_ + "/" + name;
+        const bool dir = S_ISDIR(st.st_mode);
+        if (dir ? ::mkdir(at.c_str(), 0755) != 0 : !Fd(::open(at.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)))
+          continue;
+        carry_.push_back(path);
+        baseline_entries_.emplace_back(name, dir ? "dir" : "file");
       }
     }
     if (multi()) {
@@ -296,7 +300,7 @@ class ScenarioRun {
         std::string name = fmt::format("rank-{}", k);
         if (::mkdir((tmp_ + "/" + name).c_str(), 0700) != 0)
           return fail(fmt::format("sandbox {}/{}: {}", tmp_, name, std::strerror(errno)));
-        baseline_dirs_.push_back(name);
+        baseline_entries_.emplace_back(name, "dir");
       }
     }
     return true;
@@ -1262,7 +1266,8 @@ class ScenarioRun {
 
   bool files_empty() const {
     for (const auto& e : sys::list_tree(tmp_))
-      if (e.type != "dir" || std::find(baseline_dirs_.begin(), baseline_dirs_.end(), e.path) == baseline_dirs_.end())
+      if (std::find(baseline_entries_.begin(), baseline_entries_.end(), std::pair{e.path, e.type}) ==
+          baseline_entries_.end())
         return false;
     return scope_.sandbox_shm.empty() || sys::list_tree(shm_).empty();
   }
@@ -1541,8 +1546,9 @@ class ScenarioRun {
   std::string root_, tmp_, shm_, marker_, cgroup_;
   Fd log_;  // a memfd: the ranks' stdout and stderr
   bool cgroup_in_use_ = false;
-  std::vector<std::string> carry_;          // host dirs under /tmp bound into the private /tmp
-  std::vector<std::string> baseline_dirs_;  // empty dirs in the sandbox that are not leaks
+  std::vector<std::string> carry_;  // host paths under /tmp bound into the private /tmp
+  // What the harness put in the sandbox, empty and never a leak: (path, type).
+  std::vector<std::pair<std::string, std::string>> baseline_entries_;
   audit::AuditScope scope_;
   std::vector<std::unique_ptr<audit::Auditor>> auditors_;
   std::set<int> seen_pids_;
@@ -1600,7 +1606,7 @@ std::string private_tmp_obstacle(const Target& target) {
   return {};
 }
 
-std::vector<std::string> directories_to_carry(const Target& target, const std::string& cwd) {
+std::vector<std::string> paths_to_carry(const Target& target, const std::string& cwd) {
   std::vector<std::string> out;
   auto add = [&](const std::string& path) {
     if (!under(path, "/tmp") || path.size() <= 5) return;

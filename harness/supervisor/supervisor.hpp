@@ -34,14 +34,15 @@ std::optional<std::string> resolve_executable(const std::string& name);
 
 // Whether a scenario's target can get a private /tmp and /dev/shm: no path of
 // its command line may live under /dev/shm (the mount would hide it). Paths
-// under /tmp are fine: see directories_to_carry. Returns an empty string when
+// under /tmp are fine: see paths_to_carry. Returns an empty string when
 // it can, else the reason it cannot.
 std::string private_tmp_obstacle(const Target& target);
 
-// The top-level directories under /tmp ("/tmp/x") that the target's command
-// line or working directory `cwd` lives in: the shepherd binds them back into
-// the scenario's private /tmp at their own paths.
-std::vector<std::string> directories_to_carry(const Target& target, const std::string& cwd);
+// The top-level entries under /tmp ("/tmp/x": a directory, or a file right in
+// /tmp) that the target's command line or working directory `cwd` lives in:
+// the shepherd binds them back into the scenario's private /tmp at their own
+// paths.
+std::vector<std::string> paths_to_carry(const Target& target, const std::string& cwd);
 
 // Runs `scenario` to its verdict. `seq` makes the sandbox name unique within
 // the run. Never throws for anything the target does; a harness failure is

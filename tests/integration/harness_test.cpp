@@ -455,6 +455,23 @@ TEST(SandboxTest, TargetLivingUnderTmpStillGetsAPrivateTmp) {
   EXPECT_THAT(r.out, ::testing::Not(HasSubstr("unavailable")));
 }
 
+TEST(SandboxTest, TargetFilesRightInTmpStillGetAPrivateTmp) {
+  if (::geteuid() != 0) GTEST_SKIP() << "a private /tmp needs root";
+  // The program and the module it loads, each a file right in /tmp: each is
+  // bound back into the scenario's own /tmp, onto an empty file.
+  const std::string tag = std::to_string(::getpid());
+  const std::string host = "/tmp/reclaim-host-" + tag, module = "/tmp/libworker_pool_module-" + tag + ".so";
+  const std::string bin = RECLAIM_BINARY_DIR;
+  ASSERT_EQ(std::system(("cp '" + bin + "/reclaim-host' '" + host + "' && cp '" + bin +
+                         "/fixtures/libworker_pool_module.so' '" + module + "'").c_str()),
+            0);
+  auto r = run_reclaim({"run", kSmoke, "-j", "2", "--", host, module});
+  ::unlink(host.c_str());
+  ::unlink(module.c_str());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("unavailable")));
+}
+
 TEST(SandboxTest, WithoutPrivateShmLeakedHostObjectsAreRecordedThenRemoved) {
   TempDir dir;
   const std::string name = "reclaim-test-host-leak-" + std::to_string(::getpid());

@@ -356,9 +356,12 @@ namespace {
 
 TEST(PrivateTmpTest, CarriesTheTargetsDirectoriesUnderTmp) {
   Target t{{"/tmp/ci/build/fixtures/worker_pool", "--bug", "x", "/tmp/ci/fixtures/python/a.py", "/tmpfoo/x", "/tmp"}};
-  EXPECT_EQ(directories_to_carry(t, "/work/main"), (std::vector<std::string>{"/tmp/ci"}));
-  EXPECT_EQ(directories_to_carry(t, "/tmp/other/sub"), (std::vector<std::string>{"/tmp/ci", "/tmp/other"}));
-  EXPECT_TRUE(directories_to_carry(Target{{"/usr/bin/python3", "x.py"}}, "/work").empty());
+  EXPECT_EQ(paths_to_carry(t, "/work/main"), (std::vector<std::string>{"/tmp/ci"}));
+  EXPECT_EQ(paths_to_carry(t, "/tmp/other/sub"), (std::vector<std::string>{"/tmp/ci", "/tmp/other"}));
+  EXPECT_TRUE(paths_to_carry(Target{{"/usr/bin/python3", "x.py"}}, "/work").empty());
+  // A file right in /tmp is carried itself.
+  EXPECT_EQ(paths_to_carry(Target{{"/tmp/run.sh", "/tmp/data.bin"}}, "/work"),
+            (std::vector<std::string>{"/tmp/run.sh", "/tmp/data.bin"}));
   EXPECT_EQ(private_tmp_obstacle(t), "");
   EXPECT_NE(private_tmp_obstacle(Target{{"/bin/cat", "/dev/shm/x"}}), "");
 }

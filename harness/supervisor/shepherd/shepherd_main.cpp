@@ -10,7 +10,7 @@
 // a pidfd per rank, reaps every orphan and reports each exit.
 //
 // Usage (internal; started by the supervisor):
-//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/DIR]...] [--cgroup DIR]
+//   reclaim-shepherd [--private-tmp HOSTDIR --private-shm HOSTDIR [--carry /tmp/PATH]...] [--cgroup DIR]
 //                    [--launcher] [--await-spawn] --ranks N -- EXE ARGS...
 // With --await-spawn, the ranks start only once the supervisor sent SPAWN
 // (it takes its baselines while the shepherd gets ready).
@@ -176,9 +176,6 @@ void shutdown_scenario() {
   }
 }
 
-// `carry`: host directories under /tmp that the target needs (its program or
-// script lives there) and that the private /tmp would hide; each is bound back
-// at its own path, onto an empty directory the supervisor made in the sandbox.
 // A mount namespace of our own, with nothing propagating back to the host.
 std::string enter_private_ns() {
   if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
@@ -207,6 +204,10 @@ void tell_zygote(char kind) {
   (void)!send(g_zygote_fd, &note, sizeof note, MSG_NOSIGNAL);
 }
 
+// `carry`: host directories (or files right in /tmp) under /tmp that the
+// target needs (its program or script lives there) and that the private /tmp
+// would hide; each is bound back at its own path, onto an empty directory or
+// file the supervisor made in the sandbox.
 std::string private_tmp(const std::string& host_tmp, const std::string& host_shm,
                         const std::vector<std::string>& carry) {
   if (std::string e = g_ns_entered ? *g_ns_entered : enter_private_ns(); !e.empty()) return e;
@@ -215,7 +216,7 @@ std::string private_tmp(const std::string& host_tmp, const std::string& host_shm
   std::vector<int> carried;
   std::string error;
   for (const auto& dir : carry) {
-    int fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = open(dir.c_str(), O_PATH | O_CLOEXEC);
     if (fd < 0) {
       error = "opening " + dir + ": " + std::strerror(errno);
       break;
