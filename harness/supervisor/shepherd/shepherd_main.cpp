@@ -403,6 +403,7 @@ int shepherd(int argc, char** argv, char** environment) {
                     : launcher(ctx.get_executor(), ec, exec_path, rank_argv.data(),
                                reclaim::launch::BindFd{3, kFirstRankFd + r}, setup);
     if (ec) {
+      if (launcher.pidfd >= 0) close(launcher.pidfd);  // the child's: it failed to exec
       send_packet("SPAWNFAIL " + rs + " " + std::to_string(ec.value()) + " " + ec.message());
       continue;
     }
