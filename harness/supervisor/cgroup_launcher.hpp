@@ -8,12 +8,17 @@
 // in the cgroup only takes the lock for reading. The pidfd comes from the
 // same call, so it names the child before anything could reap it.
 //
-// Same contract as bp2::posix::default_launcher (whose members it uses, as
+// The hooks of bp2::posix::default_launcher (whose members it uses, as
 // Boost's own vfork_launcher does): on_setup, on_exec_setup (between clone
-// and exec), close of every descriptor not white-listed, exec, the error
-// pipe. With cgroup_fd < 0, or where clone3 cannot place the child (ENOSYS,
-// EINVAL on kernels before 5.7), it forks as the default launcher does and
-// `placed` stays false: the caller then joins the cgroup the old way.
+// and exec), close of every descriptor not white-listed, exec, on_exec_error,
+// the error pipe, on_success / on_error. With cgroup_fd < 0, or when clone3
+// fails for any reason (ENOSYS, E2BIG or EINVAL on kernels before 5.7), it
+// forks as the default launcher does and `placed` stays false: the caller
+// then joins the cgroup the old way.
+//
+// For a single-threaded caller only (the shepherd is one): a raw clone3 skips
+// glibc's fork handling (atfork handlers, the state of other threads' locks),
+// which the child of a single-threaded process does not need before exec.
 #pragma once
 
 #include <boost/process/v2/posix/default_launcher.hpp>
@@ -77,8 +82,10 @@ struct CgroupLauncher : bp2::posix::default_launcher {
       ec = detail::on_exec_setup(*this, executable, argv, inits...);
       if (!ec) close_all_fds(ec);
       if (!ec) ::execve(executable.c_str(), const_cast<char* const*>(argv), const_cast<char* const*>(env));
-      int err = errno;
+      int err = ec ? ec.value() : errno;
       (void)!::write(pg.p[1], &err, sizeof err);
+      ec.assign(err, bp2::system_category());
+      detail::on_exec_error(*this, executable, argv, ec, inits...);
       ::_exit(EXIT_FAILURE);
     }
     ctx.notify_fork(boost::asio::execution_context::fork_parent);

@@ -456,7 +456,14 @@ class ScenarioRun {
       std::vector<std::string> command = args;
       command.insert(command.begin(), cfg_.shepherd_path);
       auto ec = cfg_.zygote->request(::getcwd(cwd, sizeof cwd) ? cwd : "/", command, env, fds);
-      if (!ec) return watch_and_take_baselines() && await_started() && release_shepherd();
+      if (!ec) {
+        // The request carries them now: closing ours lets the channel reach
+        // EOF if the request dies with the zygote before a shepherd took it.
+        chan_child.reset();
+        devnull.reset();
+        probe_children.clear();
+        return watch_and_take_baselines() && await_started() && release_shepherd();
+      }
       // The zygote is gone (or the request too large): start one here.
       res_.notes.push_back(fmt::format("the shepherd zygote took no request ({}): started a shepherd here", ec.message()));
     }
@@ -492,7 +499,9 @@ class ScenarioRun {
   }
 
   // A shepherd from the zygote introduces itself on the channel with its pid
-  // and pidfd; the zygote (its parent) reaps it.
+  // and pidfd; the zygote (its parent) reaps it. This takes well under a
+  // millisecond; the channel reaches EOF if the request is lost with the
+  // zygote, so the deadline is only for a shepherd that hangs on its way.
   bool await_started() {
     const std::int64_t until = sys::monotonic_ns() + 10'000 * kMs;
     while (chan_) {
@@ -507,7 +516,8 @@ class ScenarioRun {
         break;
       }
       auto f = split(*pkt);
-      if (f.size() == 2 && f[0] == "STARTED" && passed) {
+      if (f.size() == 2 && f[0] == "STARTED") {
+        if (!passed) return fail(fmt::format("the shepherd {} sent no pidfd", f[1]));
         shepherd_pid_ = static_cast<int>(to_long(f[1]));
         shepherd_pfd_.emplace(sys::Pidfd::adopt(passed.release(), shepherd_pid_));
         return started();
@@ -1459,7 +1469,10 @@ class ScenarioRun {
       // the zygote reaps it: the sandbox is removed once it is gone, off this
       // scenario's path. Otherwise wait here.
       retire = !shepherd_proc_ && !anything_left;
-      if (!retire && !shepherd_pfd_->wait_exit(5000ms)) shepherd_pfd_->send_signal(SIGKILL);
+      if (!retire && !shepherd_pfd_->wait_exit(5000ms)) {
+        shepherd_pfd_->send_signal(SIGKILL);
+        shepherd_pfd_->wait_exit(5000ms);
+      }
       if (shepherd_proc_) {
         siginfo_t info{};
         ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(shepherd_pfd_->fd()), &info, WEXITED);

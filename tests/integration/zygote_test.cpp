@@ -74,6 +74,12 @@ struct RunFixture {
   ScenarioResult run(const Scenario& sc) { return supervisor::run_scenario(sc, seq++, cfg).result; }
 };
 
+// Whether the supervisor had to start the shepherd itself.
+bool fell_back(const ScenarioResult& r) {
+  return std::any_of(r.notes.begin(), r.notes.end(),
+                     [](const std::string& n) { return n.find("shepherd zygote took no request") != std::string::npos; });
+}
+
 std::vector<std::string> leak_kinds(const ScenarioResult& r) {
   std::vector<std::string> kinds;
   for (const auto& l : r.leaks) kinds.emplace_back(to_string(l.kind));
@@ -112,6 +118,7 @@ TEST(ZygoteTest, ShepherdFromTheZygoteGivesTheSameResultsAsAnExecdOne) {
     EXPECT_EQ(a.hooks, b.hooks);
     EXPECT_EQ(a.ranks.size(), b.ranks.size());
     EXPECT_TRUE(a.error.empty()) << a.error;
+    EXPECT_FALSE(fell_back(a)) << "the zygote served it";
   }
   EXPECT_EQ(forked.run(leaky).verdict, Verdict::leak);
   EXPECT_EQ(forked.run(cases.front()).verdict, Verdict::pass);
@@ -128,7 +135,7 @@ TEST(ZygoteTest, RequestsBeyondTheSparesAreServed) {
     threads.emplace_back([&] {
       for (int k = 0; k < 5; ++k) {
         auto out = supervisor::run_scenario(sc, static_cast<std::uint64_t>(seq++), r.cfg);
-        if (out.result.verdict == Verdict::pass) ++passed;
+        if (out.result.verdict == Verdict::pass && !fell_back(out.result)) ++passed;
         else ADD_FAILURE() << to_string(out.result.verdict) << ": " << out.result.error;
       }
     });
@@ -183,8 +190,7 @@ TEST(ZygoteTest, ScenariosStillRunAfterTheZygoteIsKilled) {
   for (int k = 0; k < 3; ++k) {
     const ScenarioResult res = r.run(sc);
     EXPECT_EQ(res.verdict, Verdict::pass) << res.error;
-    EXPECT_TRUE(std::any_of(res.notes.begin(), res.notes.end(),
-                            [](const std::string& n) { return n.find("shepherd zygote took no request") != std::string::npos; }));
+    EXPECT_TRUE(fell_back(res));
   }
 }
 
@@ -213,6 +219,20 @@ TEST(ZygoteTest, BadRequestEndsOnItsChannel) {
   }
   ASSERT_FALSE(packets.empty());
   EXPECT_EQ(packets.front().rfind("STARTED ", 0), 0u) << packets.front();
+  ::close(chan[0]);
+
+  // No command line at all: refused on the channel, not dropped in silence.
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan), 0);
+  ASSERT_FALSE(r.zygote->request("/", {}, {}, {chan[1], devnull, devnull}));
+  ::close(chan[1]);
+  {
+    pollfd p{chan[0], POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 10'000), 1) << "the channel stayed silent";
+    char buf[512];
+    ssize_t n = ::recv(chan[0], buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)).rfind("SPAWNFAIL ", 0), 0u);
+  }
   ::close(chan[0]);
   ::close(devnull);
 

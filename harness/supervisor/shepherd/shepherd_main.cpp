@@ -177,10 +177,12 @@ void shutdown_scenario() {
 }
 
 // A mount namespace of our own, with nothing propagating back to the host.
+// Slave, as systemd's PrivateTmp= does: what the host mounts or unmounts
+// later still reaches us (a spare may wait a while before its scenario).
 std::string enter_private_ns() {
   if (unshare(CLONE_NEWNS) != 0) return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-    return std::string("making / private: ") + std::strerror(errno);
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
+    return std::string("making / a slave mount: ") + std::strerror(errno);
   return {};
 }
 
@@ -192,14 +194,19 @@ std::optional<std::string> g_ns_entered;
 // 'R' once its ranks are started, 'E' when fd 3 was closed instead.
 int g_zygote_fd = -1;
 
+// Which spare this process was forked as: a note names its spare by pid and
+// this number, so a late note never lands on a new spare that got the pid.
+unsigned g_spare_seq = 0;
+
 struct ZygoteNote {
   char kind;
   pid_t pid;
+  unsigned seq;
 };
 
 void tell_zygote(char kind) {
   if (g_zygote_fd < 0) return;
-  const ZygoteNote note{kind, getpid()};
+  const ZygoteNote note{kind, getpid(), g_spare_seq};
   // MSG_NOSIGNAL: a zygote that is gone must not take its shepherds with it.
   (void)!send(g_zygote_fd, &note, sizeof note, MSG_NOSIGNAL);
 }
@@ -451,20 +458,31 @@ int shepherd(int argc, char** argv, char** environment) {
 
 // ---- --serve: the zygote ------------------------------------------------------
 
+// A request that cannot become a shepherd: say so on its channel (the
+// supervisor waits there), then let its descriptors go.
+void refuse(const std::vector<int>& passed, const std::string& why) {
+  if (!passed.empty()) {
+    const std::string text = "SPAWNFAIL -1 0 shepherd zygote: " + why;
+    send(passed[0], text.data(), text.size(), MSG_NOSIGNAL);
+  }
+  for (int fd : passed) close(fd);
+}
+
 // In a child the zygote just forked: put the request's descriptors in place,
 // tell the supervisor who we are, and become that scenario's shepherd.
 // `fds`: the channel, stdin, stdout+stderr, then one control socket per rank.
 int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) {
-  if (data.empty() || data.back() != '\0') return 2;
   std::vector<char*> strings;
-  for (std::size_t at = 0; at < data.size();) {
+  for (std::size_t at = 0; !data.empty() && data.back() == '\0' && at < data.size();) {
     strings.push_back(const_cast<char*>(data.data() + at));
     at += std::strlen(data.data() + at) + 1;
   }
   int nargs = 0, nenv = 0;
   if (strings.size() < 2 || std::sscanf(strings[0], "%d %d", &nargs, &nenv) != 2 || nargs < 1 || nenv < 0 ||
-      strings.size() != static_cast<std::size_t>(2 + nargs + nenv) || fds.size() < 3)
+      strings.size() != static_cast<std::size_t>(2 + nargs + nenv) || fds.size() < 3) {
+    refuse(fds, "malformed request");
     return 2;
+  }
   // Every descriptor above the highest target first, so no dup2 overwrites
   // a source still to be placed.
   const int nprobes = static_cast<int>(fds.size()) - 3;
@@ -472,7 +490,10 @@ int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) 
   std::vector<int> moved;
   for (int fd : fds) {
     moved.push_back(fcntl(fd, F_DUPFD_CLOEXEC, high));
-    if (moved.back() < 0) return 2;
+    if (moved.back() < 0) {
+      refuse(fds, std::string("placing descriptors: ") + std::strerror(errno));
+      return 2;
+    }
   }
   for (int fd : fds) close(fd);
   if (g_zygote_fd >= 0) {
@@ -480,16 +501,23 @@ int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) 
     close(g_zygote_fd);
     g_zygote_fd = up;
   }
-  if (dup2(moved[0], kChannelFd) < 0 || dup2(moved[1], 0) < 0 || dup2(moved[2], 1) < 0 || dup2(moved[2], 2) < 0)
+  bool placed = dup2(moved[0], kChannelFd) >= 0 && dup2(moved[1], 0) >= 0 && dup2(moved[2], 1) >= 0 &&
+                dup2(moved[2], 2) >= 0;
+  for (int k = 0; placed && k < nprobes; ++k)
+    placed = dup2(moved[static_cast<std::size_t>(3 + k)], kFirstRankFd + k) >= 0;
+  if (!placed) {
+    refuse({moved[0]}, std::string("placing descriptors: ") + std::strerror(errno));
     return 2;
-  for (int k = 0; k < nprobes; ++k)
-    if (dup2(moved[static_cast<std::size_t>(3 + k)], kFirstRankFd + k) < 0) return 2;
-  // The zygote's own descriptors and the copies above; the pipe to the
-  // zygote, if any, just above the control sockets.
+  }
+  for (int fd : moved) close(fd);
+  // The pipe to the zygote, if any, just above the control sockets; then
+  // whatever else the zygote had open.
   int last = kFirstRankFd + nprobes - 1;
   if (g_zygote_fd >= 0) {
     last = kFirstRankFd + nprobes;
-    g_zygote_fd = dup3(g_zygote_fd, last, O_CLOEXEC) == last ? last : -1;
+    const int up = g_zygote_fd;
+    g_zygote_fd = dup3(up, last, O_CLOEXEC) == last ? last : -1;
+    close(up);
   }
   syscall(SYS_close_range, last + 1, ~0U, 0);
   if (chdir(strings[1]) != 0) {
@@ -499,8 +527,12 @@ int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) 
   }
   // Our pidfd, opened by ourselves: the supervisor's handle on this shepherd.
   int self = pidfd_open(getpid());
+  if (self < 0) {
+    send_packet(std::string("SPAWNFAIL -1 ") + std::to_string(errno) + " pidfd_open: " + std::strerror(errno));
+    return 2;
+  }
   send_packet("STARTED " + std::to_string(getpid()), self);
-  if (self >= 0) close(self);
+  close(self);
   std::vector<char*> argv(strings.begin() + 2, strings.begin() + 2 + nargs);
   argv.push_back(nullptr);
   std::vector<char*> envp(strings.begin() + 2 + nargs, strings.end());
@@ -509,28 +541,19 @@ int forked_shepherd(const std::vector<char>& data, const std::vector<int>& fds) 
 }
 
 // Receives one request from the supervisor: its strings and descriptors.
-// False on EOF (the supervisor is done) or error. Several spares may wait
-// here at once; each packet goes to one of them whole.
-bool receive_request(std::vector<char>& data, std::vector<int>& passed) {
+// 1 when it did, 0 at EOF (the supervisor is done), -1 on error (errno; EAGAIN
+// with MSG_DONTWAIT and none waiting). Several spares may wait here at once;
+// each packet goes to one of them whole.
+int receive_request(std::vector<char>& data, std::vector<int>& passed, int flags) {
   static char buf[1 << 20];  // only the pages a request fills get touched
   passed.clear();
   bool truncated = false;
-  const ssize_t n = reclaim::launch::recv_with_fds(kChannelFd, buf, sizeof buf, passed, 0, &truncated);
-  if (n <= 0) return false;
+  const ssize_t n = reclaim::launch::recv_with_fds(kChannelFd, buf, sizeof buf, passed, flags, &truncated);
+  if (n <= 0) return n == 0 ? 0 : -1;
   data.assign(buf, buf + n);
   // Cut short: forked_shepherd() refuses it (no final NUL).
   if (truncated) data.clear();
-  return true;
-}
-
-// A request that cannot become a shepherd: say so on its channel (the
-// supervisor waits there), then let its descriptors go.
-void refuse(const std::vector<int>& passed, const std::string& why) {
-  if (!passed.empty()) {
-    const std::string text = "SPAWNFAIL -1 0 shepherd zygote: " + why;
-    send(passed[0], text.data(), text.size(), MSG_NOSIGNAL);
-  }
-  for (int fd : passed) close(fd);
+  return 1;
 }
 
 // A spare: forked ahead of time (with its mount namespace already entered
@@ -546,16 +569,12 @@ void refuse(const std::vector<int>& passed, const std::string& why) {
   std::vector<char> data;
   std::vector<int> passed;
   g_zygote_fd = notes;
-  if (!receive_request(data, passed)) {
-    tell_zygote('E');
-    _exit(0);
+  if (int got = receive_request(data, passed, 0); got != 1) {
+    if (got == 0) tell_zygote('E');
+    _exit(got == 0 ? 0 : 5);
   }
   prctl(PR_SET_PDEATHSIG, 0);
   tell_zygote('T');
-  if (passed.size() < 3) {
-    refuse(passed, "malformed request");
-    _exit(3);
-  }
   _exit(forked_shepherd(data, passed));
 }
 
@@ -577,18 +596,23 @@ int serve(bool unshare_ns, int spares) {
   const pid_t self = getpid();
   int live = 0;
   std::set<pid_t> waiting, starting;  // spares without a request; shepherds starting their ranks
+  std::map<pid_t, unsigned> spare_seq;
+  unsigned next_seq = 0;
+  int failed_in_a_row = 0;  // spares that ended without a request: past 10, none are forked
   bool open = true;
   while (open || live > 0) {
-    while (open && starting.empty() && static_cast<int>(waiting.size()) < spares) {
+    while (open && starting.empty() && static_cast<int>(waiting.size()) < spares && failed_in_a_row < 10) {
+      g_spare_seq = ++next_seq;
       const pid_t pid = fork();
       if (pid == 0) {
         close(sigfd);
         close(notes[0]);
         spare(notes[1], unshare_ns, self);
       }
-      if (pid < 0) break;  // none: requests wait for the next try
+      if (pid < 0) break;  // none: the next request is served here
       ++live;
       waiting.insert(pid);
+      spare_seq[pid] = g_spare_seq;
     }
     // Without a spare waiting, the next request is served here.
     const bool serve_here = open && waiting.empty();
@@ -596,9 +620,14 @@ int serve(bool unshare_ns, int spares) {
     if (poll(fds, 3, -1) < 0 && errno != EINTR) return 1;
     ZygoteNote note;
     while (recv(notes[0], &note, sizeof note, 0) == static_cast<ssize_t>(sizeof note)) {
-      if (note.kind == 'T' && waiting.erase(note.pid)) starting.insert(note.pid);
-      else if (note.kind == 'R') starting.erase(note.pid);
-      else if (note.kind == 'E' && open) {
+      const auto it = spare_seq.find(note.pid);
+      if (it == spare_seq.end() || it->second != note.seq) continue;  // from a spare already reaped
+      if (note.kind == 'T' && waiting.erase(note.pid)) {
+        starting.insert(note.pid);
+        failed_in_a_row = 0;
+      } else if (note.kind == 'R') {
+        starting.erase(note.pid);
+      } else if (note.kind == 'E' && open) {
         open = false;  // the supervisor is done (or gone)
         close(kChannelFd);
       }
@@ -610,13 +639,17 @@ int serve(bool unshare_ns, int spares) {
     for (pid_t pid; (pid = waitpid(-1, &status, WNOHANG)) > 0;) {
       // A spare that ends without a word failed: another is forked.
       --live;
+      spare_seq.erase(pid);
       starting.erase(pid);
-      waiting.erase(pid);
+      if (waiting.erase(pid)) ++failed_in_a_row;
     }
     if (!serve_here || !(fds[2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     std::vector<char> data;
     std::vector<int> passed;
-    if (!receive_request(data, passed)) {
+    // Never blocking: notes and exits must keep being read.
+    const int got = receive_request(data, passed, MSG_DONTWAIT);
+    if (got < 0) continue;
+    if (got == 0) {
       open = false;  // the supervisor is done (or gone)
       close(kChannelFd);
       continue;
