@@ -38,7 +38,7 @@
 //   -> STARTED PID                (forked by the zygote only) with its pidfd attached
 //   -> READY NS REASON            NS = 1 when the private /tmp and /dev/shm are in place
 //   -> SPAWNED RANK PID T         with the rank's pidfd attached (SCM_RIGHTS)
-//   -> SPAWNFAIL RANK ERRNO TEXT
+//   -> SPAWNFAIL RANK ERRNO TEXT      RANK -1: the shepherd itself could not start
 //   -> REAPED PID CODE SIGNAL T   every child reaped (the ranks and any orphan)
 //   <- SPAWN                      (--await-spawn) start the ranks now
 //   <- KILL                       SIGKILL every descendant now
