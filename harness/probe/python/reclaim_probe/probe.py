@@ -429,23 +429,7 @@ class Probe:
         if not self._hello_done:
             self.hello()
         self._send("AUDIT %s\n" % _clean_word(label))
-        pending = None
-        while self._sock is not None:
-            line, error = self._receive_keeping_interrupts()
-            if error is not None and pending is None:
-                pending = error
-            if line is None:
-                if error is None:
-                    break
-                continue
-            kind, _, rest = line.partition(" ")
-            if kind == "AUDITED":
-                break
-            if kind == "ERR":
-                self._deactivate("harness error: " + rest)
-                break
-        if pending is not None:
-            raise pending
+        self._await(lambda kind, rest, line: True if kind == "AUDITED" else None, None)
 
     def event(self, name, text=""):
         """EVENT name T text: a free-form note for the report. Newlines in
@@ -487,30 +471,15 @@ class Probe:
         if self._sock is None:
             return BarrierResult(False, _LOST) if self._lost else BarrierResult()
         self._send("BARRIER %s\n" % _clean_word(name))
-        pending = None
-        result = BarrierResult(False, _LOST)
-        while self._sock is not None:
-            line, error = self._receive_keeping_interrupts()
-            if error is not None and pending is None:
-                pending = error
-            if line is None:
-                if error is None:
-                    break
-                continue
-            kind, _, rest = line.partition(" ")
+
+        def answer(kind, rest, line):
             if kind == "GO" and not rest:
-                result = BarrierResult()
-                break
+                return BarrierResult()
             if kind == "ABORT":
-                result = BarrierResult(False, rest)
-                break
-            if kind == "ERR":
-                self._deactivate("harness error: " + rest)
-                break
-            # Anything else is ignored, as the protocol requires.
-        if pending is not None:
-            raise pending
-        return result
+                return BarrierResult(False, rest)
+            return None
+
+        return self._await(answer, BarrierResult(False, _LOST))
 
     def collective(self, name):
         """As :meth:`barrier`, for code that treats a failed world as an
@@ -543,8 +512,35 @@ class Probe:
 
     def _round_trip(self, entry, point):
         self._send("AT %s %s\n" % (_clean_word(entry), _clean_word(point)))
+
+        def answer(kind, rest, line):
+            if kind == "GO" and not rest:
+                return _GO
+            if kind == "RAISE":
+                typ, _, text = rest.partition(" ")
+                return Directive(RAISE, typ, text)
+            if kind == "EXIT":
+                try:
+                    return Directive(EXIT, code=int(rest))
+                except ValueError:
+                    self._deactivate("malformed directive: " + line)
+                    return _GO
+            if kind == "HANG" and not rest:
+                return Directive(HANG)
+            return None
+
+        return self._await(answer, _GO)
+
+    def _await(self, answer, default):
+        """Reads lines until ``answer(kind, rest, line)`` returns something
+        other than None, which is the result. ERR deactivates the probe and a
+        broken channel ends the wait; both give `default`. Other lines are
+        ignored, as the protocol requires. A signal handler that raises while
+        we wait (a signal the harness sent before its answer) does not lose the
+        answer: it is read first, then the exception is re-raised — that
+        exception is what happens at this point."""
         pending = None
-        directive = _GO
+        result = default
         while self._sock is not None:
             line, error = self._receive_keeping_interrupts()
             if error is not None and pending is None:
@@ -554,29 +550,16 @@ class Probe:
                     break
                 continue
             kind, _, rest = line.partition(" ")
-            if kind == "GO" and not rest:
-                break
-            if kind == "RAISE":
-                typ, _, text = rest.partition(" ")
-                directive = Directive(RAISE, typ, text)
-                break
-            if kind == "EXIT":
-                try:
-                    directive = Directive(EXIT, code=int(rest))
-                except ValueError:
-                    self._deactivate("malformed directive: " + line)
-                break
-            if kind == "HANG" and not rest:
-                directive = Directive(HANG)
-                break
             if kind == "ERR":
                 self._deactivate("harness error: " + rest)
                 break
+            got = answer(kind, rest, line)
+            if got is not None:
+                result = got
+                break
         if pending is not None:
-            # The signal the harness sent before its directive ended up raising
-            # in our handler: that exception is what happens at this point.
             raise pending
-        return directive
+        return result
 
     def _receive_keeping_interrupts(self):
         """(line, None), or (None, exc) when a signal handler raised while we
