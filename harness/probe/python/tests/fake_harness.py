@@ -8,9 +8,11 @@ listening socket, read it with read_to_eof once the probe closed its end).
 """
 
 import os
+import signal
 import socket
 import sys
 import tempfile
+import threading
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -142,3 +144,39 @@ def kinds(lines):
         else:
             out.append(line)
     return out
+
+
+class Interrupt(Exception):
+    """What the SIGUSR1 handler of raise_while_waiting raises."""
+
+
+def raise_while_waiting(test, harness, expect, replies, call):
+    """Runs `call()` while, on another thread, the harness waits for the probe
+    to send `expect`, raises SIGUSR1 in the main thread (whose handler raises
+    Interrupt, as Python's SIGINT handler raises KeyboardInterrupt) and only
+    then sends `replies`. Asserts that `call()` raised Interrupt."""
+    handled = threading.Event()
+
+    def handler(signo, frame):
+        handled.set()
+        raise Interrupt()
+
+    def harness_side():
+        # The signal must reach the main thread, blocked in its read.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        harness.sock.settimeout(DEADLINE_S)
+        test.assertEqual(harness.sock.recv(4096), expect)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        if handled.wait(DEADLINE_S):
+            harness.sock.sendall(replies)
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    thread = threading.Thread(target=harness_side)
+    try:
+        thread.start()
+        with test.assertRaises(Interrupt):
+            call()
+        thread.join(DEADLINE_S)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+        harness.sock.settimeout(None)

@@ -4,13 +4,11 @@ of the launchers. The test plays the harness on a real socketpair or on a
 real listening socket the probe connects to."""
 
 import os
-import signal
 import socket
-import threading
 import unittest
 from unittest import mock
 
-from fake_harness import FakeHarness, Listener, kinds, read_to_eof, unreachable
+from fake_harness import FakeHarness, Listener, kinds, raise_while_waiting, read_to_eof, unreachable
 
 import reclaim_probe
 from reclaim_probe import probe as probe_module
@@ -154,36 +152,11 @@ class BarrierTest(unittest.TestCase):
         p = self.harness(WELCOME + "GO\n", hang_up=False)
         p.hello()
         self.h.lines()
-        handled = threading.Event()
-
-        class Interrupt(Exception):
-            pass
-
-        def handler(signo, frame):
-            handled.set()
-            raise Interrupt()
-
-        def harness_side():
-            # The signal must reach the main thread, blocked in its read.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-            self.h.sock.settimeout(30)
-            self.assertEqual(self.h.sock.recv(4096), b"BARRIER post_setup\n")
-            os.kill(os.getpid(), signal.SIGUSR1)
-            if handled.wait(30):
-                self.h.sock.sendall(b"ABORT rank 0 failed: killed by signal SIGKILL\nGO\n")
-
-        old = signal.signal(signal.SIGUSR1, handler)
-        thread = threading.Thread(target=harness_side)
-        try:
-            thread.start()
-            with self.assertRaises(Interrupt):
-                p.barrier("post_setup")
-            thread.join(30)
-            self.assertTrue(p.active)
-            self.assertTrue(p.barrier("teardown").ok)  # GO is this one's: ABORT was consumed
-        finally:
-            signal.signal(signal.SIGUSR1, old)
-            self.h.sock.settimeout(None)
+        raise_while_waiting(self, self.h, b"BARRIER post_setup\n",
+                            b"ABORT rank 0 failed: killed by signal SIGKILL\nGO\n",
+                            lambda: p.barrier("post_setup"))
+        self.assertTrue(p.active)
+        self.assertTrue(p.barrier("teardown").ok)  # GO is this one's: ABORT was consumed
 
 
 class AddressTest(unittest.TestCase):

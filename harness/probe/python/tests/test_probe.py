@@ -1,17 +1,15 @@
 """Unit tests of the Python probe (reclaim_probe.probe) against a scripted harness."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 from unittest import mock
 
-from fake_harness import FakeHarness, kinds
+from fake_harness import FakeHarness, kinds, raise_while_waiting
 
 from reclaim_probe import probe as probe_module
 from reclaim_probe.probe import Directive, Probe
@@ -266,37 +264,10 @@ class ChannelTest(unittest.TestCase):
         p = self.harness(WELCOME + "ARM fit setup\nGO\n")
         p.hello()
         self.h.lines()
-        handled = threading.Event()
-
-        class Interrupt(Exception):
-            pass
-
-        def handler(signo, frame):
-            handled.set()
-            raise Interrupt()
-
-        def harness_side():
-            # The signal must reach the main thread, blocked in its read.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-            self.h.sock.settimeout(30)
-            self.assertEqual(self.h.sock.recv(4096), b"AT fit setup\n")
-            os.kill(os.getpid(), signal.SIGUSR1)
-            if handled.wait(30):
-                self.h.sock.sendall(b"GO\nAUDITED 0\n")
-
-        old = signal.signal(signal.SIGUSR1, handler)
-        thread = threading.Thread(target=harness_side)
-        try:
-            thread.start()
-            with self.assertRaises(Interrupt):
-                p.at("fit", "setup")
-            thread.join(30)
-            self.assertTrue(p.active)
-            p.audit("after-on_exception")  # the next reply is AUDITED: GO was consumed
-            self.assertTrue(p.active)
-        finally:
-            signal.signal(signal.SIGUSR1, old)
-            self.h.sock.settimeout(None)
+        raise_while_waiting(self, self.h, b"AT fit setup\n", b"GO\nAUDITED 0\n", lambda: p.at("fit", "setup"))
+        self.assertTrue(p.active)
+        p.audit("after-on_exception")  # the next reply is AUDITED: GO was consumed
+        self.assertTrue(p.active)
 
     def test_the_channel_is_not_inherited_and_is_closed_in_forked_children(self):
         p = self.harness(WELCOME + "GO\n")
