@@ -14,8 +14,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::string kSmoke = std::string(RECLAIM_SOURCE_DIR) + "/scenarios/smoke.toml";
-const std::string kWorkerPool = RECLAIM_WORKER_POOL;
+const std::string kSmoke = kSource + "/scenarios/smoke.toml";
 // A reactable fault with loader workers running: on_exception does the work.
 const std::string kScenario = "fit/train_batch#1/sigterm";
 

@@ -25,12 +25,8 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::string kSource = RECLAIM_SOURCE_DIR;
 const std::string kStandard = kSource + "/scenarios/standard.toml";
 const std::string kSmoke = kSource + "/scenarios/smoke.toml";
-const std::string kWorkerPool = RECLAIM_WORKER_POOL;
-
-json load_json(const std::string& path) { return json::parse(read_file(path)); }
 
 // id -> "verdict:kind,kind" (leak kinds sorted, deduplicated)
 std::map<std::string, std::string> outcome_by_id(const json& report) {

@@ -24,11 +24,7 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-const std::string kSource = RECLAIM_SOURCE_DIR;
 const std::string kRanks = kSource + "/scenarios/ranks.toml";
-const std::string kWorkerPool = RECLAIM_WORKER_POOL;
-
-json load_json(const std::string& path) { return json::parse(read_file(path)); }
 
 // A suite file in `dir` running the C++ fixture with `body` appended.
 std::string write_suite(const TempDir& dir, const std::string& body, const std::string& name = "s.toml") {

@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -28,6 +30,12 @@ inline std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+inline nlohmann::json load_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
+
+// The source tree and the reference fixture, as the build placed them.
+inline const std::string kSource = RECLAIM_SOURCE_DIR;
+inline const std::string kWorkerPool = RECLAIM_WORKER_POOL;
 
 // A private temporary directory, removed with everything in it.
 class TempDir {
